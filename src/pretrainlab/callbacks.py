@@ -1,0 +1,100 @@
+"""Callbacks shared by every pretraining run: throughput/MFU and a local metric history."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import atomic_write_text
+from pretrainlab.perf import matmul_peak_flops
+
+
+class Throughput(pl.Callback):
+    """Tokens per second and model FLOPs utilisation, logged every ``every`` steps.
+
+    Counts input positions (``input_ids.numel()``), a host-side number: no device sync.
+    """
+
+    def __init__(self, flops_per_token: float, every: int):
+        self.flops_per_token, self.every = flops_per_token, every
+        self.tokens, self.t0, self.total_tokens, self.train_s = 0, None, 0, 0.0
+        self.peak: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        device = module.device.type
+        dtype = torch.bfloat16 if "bf16" in str(trainer.precision) else torch.float32
+        self.peak = matmul_peak_flops(device, dtype)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.tokens += batch["input_ids"].numel()
+        if trainer.global_step % self.every:
+            return
+        if module.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - self.t0
+        rate = self.tokens / dt
+        self.total_tokens += self.tokens
+        self.train_s += dt
+        module.log_dict({"train/tokens_per_s": rate,
+                         "train/mfu": rate * self.flops_per_token / self.peak},
+                        on_step=True, on_epoch=False)
+        self.tokens, self.t0 = 0, None
+
+    def summary(self) -> dict[str, float]:
+        rate = self.total_tokens / self.train_s if self.train_s else float("nan")
+        return {"train/tokens_per_s": rate,
+                "train/mfu": rate * self.flops_per_token / self.peak if self.peak else math.nan,
+                "matmul_peak_gflops": (self.peak or math.nan) / 1e9}
+
+
+class History(pl.Callback):
+    """Every logged scalar as ``step,name,value`` rows in ``RUN/history.csv`` (loss curves for
+    the study report, whatever logger is on). Also stops on a non-finite training loss."""
+
+    def __init__(self, path: Path, every: int):
+        self.path, self.every, self.rows = path, every, []
+
+    def _record(self, trainer: pl.Trainer, prefix: str) -> None:
+        for name, value in trainer.callback_metrics.items():
+            if name.startswith(prefix):
+                self.rows.append((trainer.global_step, name, float(value)))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0:
+            loss = float(outputs["loss"])
+            if not math.isfinite(loss):
+                raise PretrainlabError(
+                    f"the training loss became {loss} at step {trainer.global_step}: stopping. "
+                    "The last good checkpoint is kept; lower optim.lr or raise optim.warmup_steps."
+                )
+            self._record(trainer, "train/")
+
+    def on_validation_end(self, trainer, module) -> None:
+        if not trainer.sanity_checking:
+            self._record(trainer, "val/")
+            self.flush()
+
+    def flush(self) -> None:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["step", "name", "value"])
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [tuple(r) for r in state["rows"]]

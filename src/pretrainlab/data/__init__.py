@@ -1,0 +1,1 @@
+"""Corpora, tokenizers, packed blocks / sentence pairs, and labelled probe tasks."""

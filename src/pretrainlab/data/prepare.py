@@ -1,0 +1,64 @@
+"""Corpus -> tokenizer -> token ids -> the examples an objective trains on, in one call."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import PreTrainedTokenizerFast
+
+from pretrainlab.data.corpus import Corpus, build_corpus
+from pretrainlab.data.pipeline import make_nsp_pairs, pack_blocks, tokenize_corpus
+from pretrainlab.data.tokenizer import SPECIAL_TOKENS, TokenizerSpec, train_tokenizer
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import content_hash
+
+
+@dataclass
+class PretrainData:
+    tokenizer: PreTrainedTokenizerFast
+    train: Any  # (N, T) LongTensor of blocks, or a list of NSP pair dicts
+    val: Any
+    data_hash: str
+    special_ids: dict[str, int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def special_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
+    ids = {k: tokenizer.convert_tokens_to_ids(v) for k, v in SPECIAL_TOKENS.items()}
+    # mask_tokens draws replacement ids above the specials: they must be the first ids.
+    assert sorted(ids.values()) == list(range(len(ids))), ids
+    return ids
+
+
+def prepare_pretraining_data(corpus: Corpus, tokenizer_spec: TokenizerSpec, seq_len: int,
+                             data_format: str, seed: int, cache_dir: str | os.PathLike,
+                             max_val_examples: int, batch_size: int) -> PretrainData:
+    docs = build_corpus(corpus, cache_dir)
+    tokenizer, tok_key = train_tokenizer(tokenizer_spec, docs, corpus.cache_key(), cache_dir)
+    ids = special_ids(tokenizer)
+    tokens, tokens_key = tokenize_corpus(docs, tokenizer, f"{corpus.cache_key()}/{tok_key}",
+                                         cache_dir)
+    if data_format == "blocks":
+        train = pack_blocks(tokens["train"], seq_len, ids["cls"])
+        val = pack_blocks(tokens["validation"], seq_len, ids["cls"])[:max_val_examples]
+    else:
+        train = make_nsp_pairs(tokens["train"], seq_len, seed, ids["cls"], ids["sep"])
+        val = make_nsp_pairs(tokens["validation"], seq_len, seed + 1, ids["cls"], ids["sep"])
+        val = val[:max_val_examples]
+    if len(train) < batch_size or len(val) == 0:
+        raise PretrainlabError(
+            f"corpus {corpus.name!r} is too small for one batch: it gives {len(train)} training "
+            f"and {len(val)} validation examples of data.seq_len={seq_len} ({data_format}), but "
+            f"data.batch_size={batch_size}. Use a larger corpus (e.g. corpus.num_words) or a "
+            "smaller data.batch_size / data.seq_len."
+        )
+    return PretrainData(
+        tokenizer=tokenizer, train=train, val=val, special_ids=ids,
+        data_hash=content_hash({"tokens": tokens_key, "seq_len": seq_len, "format": data_format,
+                                "seed": seed}),
+        stats={"corpus": corpus.cache_key(), "tokenizer": tok_key, "vocab_size": len(tokenizer),
+               "train_examples": len(train), "val_examples": len(val),
+               "train_documents": len(tokens["train"])},
+    )

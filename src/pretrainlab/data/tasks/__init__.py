@@ -1,0 +1,1 @@
+"""Labelled downstream tasks for the probes: embedded (generated) and real (local files)."""

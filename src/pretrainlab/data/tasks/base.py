@@ -1,0 +1,35 @@
+"""The one shape every probe task takes, embedded or loaded from files.
+
+Columns by kind (each split is a ``datasets.Dataset``):
+- ``classification``: ``text`` (str), ``label`` (int)
+- ``pair``: ``text``, ``text_pair`` (str), ``label`` (int)
+- ``qa``: ``id``, ``question``, ``context`` (str), ``answers`` ({"text": [...],
+  "answer_start": [...]}, SQuAD format); embedded QA adds ``needs_right_context`` (bool).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import datasets
+
+TaskKind = Literal["classification", "pair", "qa"]
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class ProbeTask:
+    name: str
+    kind: TaskKind
+    splits: dict[str, datasets.Dataset]
+    label_names: list[str] = field(default_factory=list)  # empty for qa
+    notes: list[str] = field(default_factory=list)  # e.g. "12 answers not found in context"
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def primary_metric(self) -> str:
+        return "f1" if self.kind == "qa" else "accuracy"

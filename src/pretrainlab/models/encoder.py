@@ -1,0 +1,83 @@
+"""One encoder definition shared by every objective.
+
+The encoder is a ``transformers`` BERT built from a config (never downloaded) with SDPA
+attention. Objectives pick the head class (``BertForMaskedLM``, ``BertLMHeadModel``, ...) and
+whether attention is causal; everything else about the network comes from :class:`EncoderSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from transformers import BertConfig
+
+from pretrainlab.errors import PretrainlabError
+
+
+def _require(ok: bool, key: str, value: object, accepted: str) -> None:
+    if not ok:
+        raise PretrainlabError(f"encoder.{key}={value!r} is not valid: expected {accepted}.")
+
+
+@dataclass(kw_only=True)
+class EncoderSpec:
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    max_positions: int
+    dropout: float = 0.1
+    attention_dropout: float = 0.0  # >0 makes CPU SDPA fall back to its slow math kernel
+
+    def __post_init__(self) -> None:
+        for key in ("layers", "hidden", "heads", "ffn", "max_positions"):
+            value = getattr(self, key)
+            _require(isinstance(value, int) and value >= 1, key, value, "a positive integer")
+        for key in ("dropout", "attention_dropout"):
+            value = getattr(self, key)
+            _require(
+                isinstance(value, (int, float)) and 0 <= value < 1, key, value, "a number in [0, 1)"
+            )
+        _require(
+            self.hidden % self.heads == 0,
+            "heads",
+            self.heads,
+            f"a divisor of encoder.hidden={self.hidden}",
+        )
+
+    def hf_config(self, vocab_size: int, pad_token_id: int, causal: bool) -> BertConfig:
+        """The transformers config for this encoder; ``causal`` makes attention left-to-right."""
+        return BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            intermediate_size=self.ffn,
+            max_position_embeddings=self.max_positions,
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.attention_dropout,
+            pad_token_id=pad_token_id,
+            is_decoder=causal,
+            attn_implementation="sdpa",
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def non_embedding_params(self) -> int:
+        """Weights inside the transformer blocks (attention, feed-forward, norms)."""
+        h, f = self.hidden, self.ffn
+        per_layer = 4 * h * h + 4 * h + 2 * h * f + h + f + 4 * h
+        return self.layers * per_layer
+
+    def flops_per_token(self, seq_len: int, vocab_size: int, predicted_fraction: float) -> float:
+        """Training FLOPs per input token (forward + backward), PaLM appendix B style.
+
+        6 x non-embedding params, plus the attention score/value matmuls (12 L H T), plus the
+        output projection (with the MLM head's transform) counted only at predicted positions.
+        """
+        h = self.hidden
+        body = 6 * self.non_embedding_params() + 12 * self.layers * h * seq_len
+        head = 6 * (vocab_size * h + h * h) * predicted_fraction
+        return float(body + head)

@@ -1,0 +1,174 @@
+"""What every objective shares: the model build, optimizer, schedule, metrics and logging.
+
+A subclass declares its head class, data format and attention type, and implements
+``collate`` (examples -> batch tensors) and ``compute_loss`` (batch -> loss and statistics).
+Train and validation run the same ``shared_step``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.models.encoder import EncoderSpec
+
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+@dataclass(kw_only=True)
+class OptimSpec:
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    warmup_steps: int = 50
+    schedule: str = "linear"
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        checks = [
+            ("lr", isinstance(self.lr, (int, float)) and 0 < self.lr < 1, "a number in (0, 1)"),
+            ("weight_decay", isinstance(self.weight_decay, (int, float))
+             and 0 <= self.weight_decay < 1, "a number in [0, 1)"),
+            ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
+             "an integer >= 0"),
+            ("schedule", self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+            ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+             "two numbers in [0, 1)"),
+        ]
+        for key, ok, accepted in checks:
+            if not ok:
+                raise PretrainlabError(
+                    f"optim.{key}={getattr(self, key)!r} is not valid: expected {accepted}."
+                )
+
+
+@dataclass
+class StepOutput:
+    """What ``compute_loss`` returns: the loss to optimise, named loss terms (with the number
+    of items each averages over) and ``name -> (predictions, targets)`` for accuracies."""
+
+    loss: Tensor
+    terms: dict[str, tuple[Tensor, int]]
+    accuracy: dict[str, tuple[Tensor, Tensor]]
+
+
+class PretrainObjective(pl.LightningModule):
+    name: ClassVar[str]
+    hf_class: ClassVar[type]
+    data_format: ClassVar[str] = "blocks"  # "blocks" (packed) or "pairs" (NSP segments)
+    causal: ClassVar[bool] = False
+    uses_segments: ClassVar[bool] = False
+    loss_terms: ClassVar[tuple[str, ...]] = ()
+    ppl_term: ClassVar[str | None] = None
+    accuracies: ClassVar[dict[str, str | int]] = {}  # name -> number of classes or "vocab"
+
+    def __init__(self, *, encoder: EncoderSpec, vocab_size: int, special_ids: dict[str, int],
+                 optim: OptimSpec, seed: int = 0):
+        super().__init__()
+        self.encoder_spec, self.optim_spec, self.seed = encoder, optim, seed
+        self.vocab_size, self.special_ids = vocab_size, dict(special_ids)
+        self.save_hyperparameters(
+            {"objective": self.name, "encoder": encoder.to_dict(), "optim": asdict(optim),
+             "vocab_size": vocab_size, "seed": seed, **self.objective_hparams()}
+        )
+        config = encoder.hf_config(vocab_size, special_ids["pad"], causal=self.causal)
+        self.model = self.hf_class(config)
+        self.val_terms = torch.nn.ModuleDict({k: MeanMetric() for k in ("loss", *self.loss_terms)})
+        self.val_acc = torch.nn.ModuleDict({
+            name: MulticlassAccuracy(
+                num_classes=vocab_size if n == "vocab" else n, average="micro", validate_args=False
+            )
+            for name, n in self.accuracies.items()
+        })
+
+    # --- what each objective provides -------------------------------------------------------
+    @classmethod
+    def validate(cls, **objective_args: Any) -> None:
+        """Check the objective's own config values before anything expensive is built."""
+
+    def objective_hparams(self) -> dict[str, Any]:
+        return {}
+
+    def collate(self, examples: list[tuple[int, Any]]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
+        raise NotImplementedError
+
+    def predicted_fraction(self) -> float:
+        """Share of input positions the vocabulary head projects (for the FLOPs count)."""
+        return 0.0
+
+    # --- shared ------------------------------------------------------------------------------
+    def encode(self, batch: dict[str, Tensor]) -> Any:
+        """The shared encoder (``self.model.bert``) on a batch; attention follows the config."""
+        return self.model.bert(
+            input_ids=batch["input_ids"],
+            attention_mask=batch.get("attention_mask"),
+            token_type_ids=batch.get("token_type_ids"),
+            use_cache=False,
+        )
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        out = self.compute_loss(batch)
+        self.log("train/loss", out.loss, on_step=True, on_epoch=False)
+        if len(out.terms) > 1:
+            for name, (value, _) in out.terms.items():
+                self.log(f"train/{name}", value, on_step=True, on_epoch=False)
+        return out.loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        out = self.compute_loss(batch)
+        self.val_terms["loss"].update(out.loss.detach())
+        for name, (value, weight) in out.terms.items():
+            self.val_terms[name].update(value.detach(), weight)
+        for name, (preds, target) in out.accuracy.items():
+            self.val_acc[name].update(preds, target)
+
+    def on_validation_epoch_end(self) -> None:
+        values = {f"val/{k}": m.compute() for k, m in self.val_terms.items()}
+        values.update({f"val/{k}": m.compute() for k, m in self.val_acc.items()})
+        if self.ppl_term is not None:
+            values["val/ppl"] = torch.exp(values[f"val/{self.ppl_term}"])
+        self.log_dict(values, prog_bar=False)
+        for m in [*self.val_terms.values(), *self.val_acc.values()]:
+            m.reset()
+
+    def configure_optimizers(self) -> Any:
+        # Decay by tensor rank (nanoGPT): matrices decay; biases and norm weights do not.
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": self.optim_spec.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        spec = self.optim_spec
+        opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps,
+                                fused=self.device.type in ("cpu", "cuda"))
+        total = max(1, self.trainer.max_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(spec, total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _schedule(spec: OptimSpec, total: int):
+    warmup = min(spec.warmup_steps, total)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if spec.schedule == "linear":
+            return 1.0 - progress
+        if spec.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
+
+    return factor

@@ -1,0 +1,35 @@
+"""Causal (left-to-right) language modelling: the same encoder with a causal attention mask,
+predicting each next token."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers import BertLMHeadModel
+
+from pretrainlab.objectives.base import PretrainObjective, StepOutput
+
+
+class CLMObjective(PretrainObjective):
+    name = "clm"
+    hf_class = BertLMHeadModel  # config.is_decoder=True: causal self-attention
+    causal = True
+    loss_terms = ("clm_loss",)
+    ppl_term = "clm_loss"
+    accuracies = {"next_token_acc": "vocab"}
+
+    def predicted_fraction(self) -> float:
+        return 1.0
+
+    def collate(self, examples: list[tuple[int, Tensor]]) -> dict[str, Tensor]:
+        return {"input_ids": torch.stack([x for _, x in examples])}
+
+    def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
+        ids = batch["input_ids"]  # (B, T)
+        hidden = self.encode(batch).last_hidden_state  # (B, T, H)
+        logits = self.model.cls(hidden[:, :-1])  # (B, T-1, V): position t predicts token t+1
+        target = ids[:, 1:]
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
+        return StepOutput(loss, {"clm_loss": (loss, target.numel())},
+                          {"next_token_acc": (logits.argmax(-1).flatten(), target.flatten())})

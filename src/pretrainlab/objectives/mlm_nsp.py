@@ -1,0 +1,70 @@
+"""BERT's original recipe: masked LM on segment pairs plus next-sentence prediction, as a
+weighted sum. Each term is logged beside the total."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+from transformers import BertForPreTraining
+
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.objectives.base import PretrainObjective, StepOutput
+from pretrainlab.objectives.mlm import check_mask_rate, example_generator, mask_tokens, masked_lm_loss
+from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
+
+
+def check_weights(weights: Any) -> dict[str, float]:
+    weights = dict(weights or {})
+    ok = set(weights) == {"mlm", "nsp"} and all(
+        isinstance(v, (int, float)) and v >= 0 for v in weights.values()
+    ) and sum(weights.values()) > 0
+    if not ok:
+        raise PretrainlabError(
+            f"objective.weights={weights!r} is not valid: expected {{mlm: w1, nsp: w2}} with "
+            "non-negative numbers, not both zero (BERT uses mlm: 1.0, nsp: 1.0)."
+        )
+    return {k: float(v) for k, v in weights.items()}
+
+
+class MLMNSPObjective(PretrainObjective):
+    name = "mlm_nsp"
+    hf_class = BertForPreTraining
+    data_format = "pairs"
+    uses_segments = True
+    loss_terms = ("mlm_loss", "nsp_loss")
+    ppl_term = "mlm_loss"
+    accuracies = {"mlm_acc": "vocab", "nsp_acc": 2}
+
+    def __init__(self, *, mask_rate: float = 0.15, weights: Any = None, **shared: Any):
+        self.validate(mask_rate=mask_rate, weights=weights)
+        self.mask_rate, self.weights = mask_rate, check_weights(weights)
+        super().__init__(**shared)
+
+    @classmethod
+    def validate(cls, mask_rate: float = 0.15, weights: Any = None, **_: Any) -> None:
+        check_mask_rate(mask_rate)
+        check_weights(weights)
+
+    def objective_hparams(self) -> dict[str, Any]:
+        return {"mask_rate": self.mask_rate, "weights": self.weights}
+
+    def predicted_fraction(self) -> float:
+        return self.mask_rate
+
+    def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
+        batch = pad_pairs(examples, self.special_ids["pad"])
+        generator = example_generator(self.seed, [i for i, _ in examples])
+        batch["input_ids"], batch["labels"] = mask_tokens(
+            batch["input_ids"], self.mask_rate, self.special_ids, self.vocab_size, generator,
+            maskable=batch["attention_mask"].bool(),
+        )
+        return batch
+
+    def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
+        out = self.encode(batch)
+        mlm = masked_lm_loss(self.model, out.last_hidden_state, batch["labels"])
+        nsp = next_sentence_loss(self.model.cls.seq_relationship, out.pooler_output,
+                                 batch["next_sentence_label"])
+        loss = self.weights["mlm"] * mlm.loss + self.weights["nsp"] * nsp.loss
+        return StepOutput(loss, {**mlm.terms, **nsp.terms}, {**mlm.accuracy, **nsp.accuracy})

@@ -1,0 +1,68 @@
+"""The run directory contract: run.json (provenance and status), metrics.json, checkpoints/,
+hf/. Every file here is written atomically."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pretrainlab.io import atomic_write_json, read_json
+
+PACKAGES = ("torch", "pytorch-lightning", "transformers", "tokenizers", "datasets",
+            "hydra-core", "torchmetrics", "wandb", "pretrainlab")
+
+
+def git_commit() -> str:
+    """The commit of the pretrainlab source tree (``+dirty`` when it has changes)."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    return {"git_commit": git_commit(), "versions": versions(), "host": platform.node(),
+            "argv": sys.argv, "cpu_count": os.cpu_count()}
+
+
+class RunRecord:
+    """``RUN/run.json``: created when a run starts, updated as it ends (completed or failed)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "run.json"
+        self.data: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        atomic_write_json(self.path, self.data)
+
+    def start(self, **fields: Any) -> None:
+        self.t0 = time.time()
+        attempts = self.data.get("attempts", 0) + 1
+        self.update(status="running", attempts=attempts, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    **provenance(), **fields)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.update(status=status, error=error, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    wall_s=round(time.time() - self.t0, 2))

@@ -1,0 +1,1 @@
+"""Study statistics (:mod:`.stats`) and the human-readable study report (:mod:`.report`)."""
