@@ -97,6 +97,9 @@ WIKITEXT_LINES = [
     "",
     "More text here .",
     "",
+    "= Pts ; GA =",
+    "Still details .",
+    "",
     "= Second Article =",
     "",
     "Beta is second .",
@@ -129,6 +132,8 @@ def test_iter_wikitext_documents_and_headings(tmp_path):
                 "Wins , L",
                 "= Ties , NR =",  # after a text line: not a heading either
                 "More text here .",
+                "= Pts ; GA =",  # followed by a text line: not a heading
+                "Still details .",
             ],
         },
         {"doc_id": "Second Article", "sentences": ["Beta is second ."]},

@@ -13,14 +13,14 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from pretrainlab.callbacks import History, Throughput
 from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.config import build, pretrain_parts
 from pretrainlab.data.datamodule import PretrainDataModule
 from pretrainlab.data.prepare import prepare_pretraining_data
-from pretrainlab.io import atomic_dir, atomic_write_json
+from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -32,7 +32,8 @@ def _logger(cfg: DictConfig, run_dir: Path, name: str, record: RunRecord) -> Any
     logger = build(cfg.logger, save_dir=run_dir, name=cfg.logger.get("name") or name,
                    run_id=record.data.get("wandb_id"))
     if hasattr(logger, "experiment") and hasattr(logger.experiment, "id"):
-        record.update(wandb_id=logger.experiment.id, wandb_dir=str(logger.experiment.dir))
+        record.update(wandb_id=logger.experiment.id, wandb_dir=str(logger.experiment.dir),
+                      wandb_group=cfg.logger.get("group"))
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return logger
 
@@ -52,6 +53,7 @@ def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     record = RunRecord(run_dir)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     data = prepare_pretraining_data(
         parts.corpus, parts.tokenizer, parts.seq_len, parts.objective_cls.data_format, cfg.seed,
         parts.cache_dir, cfg.data.max_val_examples, parts.batch_size,
@@ -68,7 +70,7 @@ def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     throughput = Throughput(parts.encoder.flops_per_token(
         parts.seq_len, len(data.tokenizer), objective.predicted_fraction()), every)
     callbacks = [
-        throughput, History(run_dir / "history.csv", every), LearningRateMonitor("step"),
+        throughput, History(run_dir / "history.csv", every),
         ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                         every_n_train_steps=cfg.checkpoint_every),
     ]

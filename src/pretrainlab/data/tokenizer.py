@@ -8,7 +8,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 from pretrainlab.errors import PretrainlabError

@@ -121,6 +121,8 @@ class PretrainObjective(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self.compute_loss(batch)
         self.log("train/loss", out.loss, on_step=True, on_epoch=False)
+        if self._trainer is not None and self.lr_schedulers() is not None:
+            self.log("train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         if len(out.terms) > 1:
             for name, (value, _) in out.terms.items():
                 self.log(f"train/{name}", value, on_step=True, on_epoch=False)

@@ -10,12 +10,17 @@ from transformers import BertForPreTraining
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
-from pretrainlab.objectives.mlm import check_mask_rate, example_generator, mask_tokens, masked_lm_loss
+from pretrainlab.objectives.mlm import (
+    check_mask_rate,
+    example_generator,
+    mask_tokens,
+    masked_lm_loss,
+)
 from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
 
 
 def check_weights(weights: Any) -> dict[str, float]:
-    weights = dict(weights or {})
+    weights = {"mlm": 1.0, "nsp": 1.0} if weights is None else dict(weights)
     ok = set(weights) == {"mlm", "nsp"} and all(
         isinstance(v, (int, float)) and v >= 0 for v in weights.values()
     ) and sum(weights.values()) > 0

@@ -18,8 +18,6 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pretrainlab.io import atomic_write_bytes, atomic_write_text
 from pretrainlab.study import stats as st
 
 DPI = 110
@@ -72,33 +71,6 @@ def objective_colors(objectives: Iterable[str]) -> dict[str, str]:
     for obj in st.objective_order(objectives):
         out[obj] = _FIXED_COLORS.get(obj) or next(extra)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, then os.replace; mode 0666 & ~umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; reports are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _finite(x: Any) -> bool:
@@ -344,7 +316,8 @@ def _html_table(t: Table) -> str:
 def _fig_grid(n: int, ncols: int, panel_w: float, panel_h: float) -> tuple[Figure, list]:
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(panel_w * ncols, panel_h * nrows + 0.9), dpi=DPI, layout="constrained")
+    width = max(panel_w * ncols, 7.5)  # room for the title and legend above a single panel
+    fig = Figure(figsize=(width, panel_h * nrows + 0.9), dpi=DPI, layout="constrained")
     axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -424,7 +397,7 @@ def _plot_curves(curves: pd.DataFrame, colors: dict[str, str]) -> bytes | None:
         ax.set_ylabel(name)
         _style(ax)
         ax.grid(axis="x", alpha=0.3)
-    band = "shaded: ±1 s.d. over pretraining seeds" if n_seeds_max > 1 else "single seed"
+    band = "band: ±1 s.d." if n_seeds_max > 1 else "single seed"
     fig.suptitle(f"Pretraining curves by objective (mean over seeds; {band})", fontsize=12)
     _legend(fig, objs, colors, marker=False)
     return _png(fig)
@@ -436,11 +409,29 @@ def _largest_budget(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary["train_examples"] == top]
 
 
-def _zoom_ylim(ax, lows: list[float], highs: list[float]) -> None:
-    lo = min((v for v in lows if _finite(v)), default=0.0)
-    hi = max((v for v in highs if _finite(v)), default=1.0)
-    span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
-    ax.set_ylim(lo - 0.25 * span, hi + 0.12 * span)
+def _axis_limits(
+    core: Iterable[float], ci: Iterable[float], room_below: float = 0.0
+) -> tuple[float, float]:
+    """Axis range showing every ``core`` value (means, seed dots) and the intervals ``ci``.
+
+    An interval may widen the range by at most one data span on either side (so one seed-starved
+    n=2 interval cannot flatten the plot; its whisker is clipped), and never past 1 or below 0
+    when the data lie inside those bounds (accuracy, F1, MCC).
+    """
+    core = [float(v) for v in core if _finite(v)]
+    ci = [float(v) for v in ci if _finite(v)]
+    if not core:
+        return (0.0, 1.0)
+    c_lo, c_hi = min(core), max(core)
+    span = c_hi - c_lo if c_hi > c_lo else max(abs(c_hi), 1.0) * 0.05
+    lo = max(min([c_lo, *ci]), c_lo - span)
+    hi = min(max([c_hi, *ci]), c_hi + span)
+    if c_hi <= 1.0:
+        hi = min(hi, 1.0)
+    if c_lo >= 0.0:
+        lo = max(lo, 0.0)
+    span = hi - lo if hi > lo else span
+    return (lo - (0.05 + room_below) * span, hi + 0.05 * span)
 
 
 def _plot_scores(
@@ -458,7 +449,9 @@ def _plot_scores(
     fig, axes = _fig_grid(len(tasks), 3, panel_w, 3.8)
     for ax, task in zip(axes, tasks, strict=True):
         t = top[top["task"] == task]
-        lows, highs, ticks = [], [], []
+        core: list[float] = []
+        cis: list[float] = []
+        ticks: list[str] = []
         for mi, mode in enumerate(modes):
             tm = t[t["mode"] == mode]
             budget = tm["train_examples"].max() if not tm.empty else None
@@ -498,15 +491,14 @@ def _plot_scores(
                         linewidth=0.7,
                         zorder=5,
                     )
-                    lows.append(float(pts.min()))
-                    highs.append(float(pts.max()))
-                lows.append(r["ci_low"] if has_ci else r["mean"])
-                highs.append(r["ci_high"] if has_ci else r["mean"])
+                    core += list(pts)
+                core.append(r["mean"])
+                cis += [r["ci_low"], r["ci_high"]]
         ax.set_xticks(range(len(modes)), ticks)
         metric = "/".join(sorted(t["metric"].astype(str).unique()))
         ax.set_ylabel(f"test {metric}")
         ax.set_title(task, fontsize=11)
-        _zoom_ylim(ax, lows, highs)
+        ax.set_ylim(*_axis_limits(core, cis, room_below=0.2))
         _style(ax)
     fig.suptitle(
         "Probe test scores at the largest label budget\n"
@@ -547,6 +539,7 @@ def _plot_budgets(summary: pd.DataFrame, colors: dict[str, str]) -> bytes | None
                 alpha=0.15,
                 lw=0,
             )
+        ax.set_ylim(*_axis_limits(sub["mean"], pd.concat([sub["ci_low"], sub["ci_high"]])))
         if min(budgets) > 0 and max(budgets) / min(budgets) >= 10:
             ax.set_xscale("log")
         ax.set_xticks(budgets, [_fmt_budget(b) for b in budgets])
@@ -577,7 +570,8 @@ def _plot_linear_vs_finetune(summary: pd.DataFrame, colors: dict[str, str]) -> b
     fig, axes = _fig_grid(len(tasks), 3, 4.3, 4.1)
     for ax, task in zip(axes, tasks, strict=True):
         g = both[both["task"] == task]
-        vals: list[float] = []
+        core: list[float] = []
+        cis: list[float] = []
         for _, r in g.iterrows():
             xerr = [[r["mean_lin"] - r["ci_low_lin"]], [r["ci_high_lin"] - r["mean_lin"]]]
             yerr = [[r["mean_ft"] - r["ci_low_ft"]], [r["ci_high_ft"] - r["mean_ft"]]]
@@ -596,12 +590,9 @@ def _plot_linear_vs_finetune(summary: pd.DataFrame, colors: dict[str, str]) -> b
                 capsize=3,
                 zorder=3,
             )
-            vals += [r[c] for c in ("ci_low_lin", "ci_high_lin", "ci_low_ft", "ci_high_ft")]
-            vals += [r["mean_lin"], r["mean_ft"]]
-        vals = [float(v) for v in vals if _finite(v)]
-        lo, hi = min(vals), max(vals)
-        pad = max((hi - lo) * 0.12, 1e-3)
-        lim = (lo - pad, hi + pad)
+            cis += [r[c] for c in ("ci_low_lin", "ci_high_lin", "ci_low_ft", "ci_high_ft")]
+            core += [r["mean_lin"], r["mean_ft"]]
+        lim = _axis_limits(core, cis)
         ax.plot(lim, lim, ls="--", color="#999", lw=1, zorder=1)
         ax.set_xlim(lim)
         ax.set_ylim(lim)
@@ -1017,19 +1008,19 @@ def write_report(
     for key, fname in PLOT_FILES.items():
         path = plot_dir / fname
         if key in plots:
-            _atomic_write_bytes(path, plots[key])
+            atomic_write_bytes(path, plots[key])
             paths[key] = path
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     paths["summary"] = study_dir / "summary.csv"
-    _atomic_write_text(paths["summary"], summary.to_csv(index=False))
+    atomic_write_text(paths["summary"], summary.to_csv(index=False))
     paths["comparisons"] = study_dir / "comparisons.csv"
-    _atomic_write_text(paths["comparisons"], comparisons.to_csv(index=False))
+    atomic_write_text(paths["comparisons"], comparisons.to_csv(index=False))
     paths["report_md"] = study_dir / "report.md"
-    _atomic_write_text(paths["report_md"], render_markdown(doc))
+    atomic_write_text(paths["report_md"], render_markdown(doc))
     paths["report_html"] = study_dir / "report.html"
-    _atomic_write_text(paths["report_html"], render_html(doc, title))
+    atomic_write_text(paths["report_html"], render_html(doc, title))
     return paths
 
 

@@ -37,10 +37,17 @@ def biography_document(rng: random.Random, world: World) -> list[str]:
             friend = rng.choice(world.people)
             while friend is person:
                 friend = rng.choice(world.people)
-            sentences.append(cap(rng.choice(_FRIEND_TEMPLATES).format(
-                n=subject, q=friend.name, q_employer=friend.employer, q_home=friend.home_city,
-                q_occ_a=article(friend.occupation),
-            )))
+            sentences.append(
+                cap(
+                    rng.choice(_FRIEND_TEMPLATES).format(
+                        n=subject,
+                        q=friend.name,
+                        q_employer=friend.employer,
+                        q_home=friend.home_city,
+                        q_occ_a=article(friend.occupation),
+                    )
+                )
+            )
         else:
             values = slots(rng, world, person, subject)
             sentences.append(cap(rng.choice(TEMPLATES[group]).format(**values)))

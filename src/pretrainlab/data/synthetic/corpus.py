@@ -43,12 +43,14 @@ def generate_documents(num_words: int, seed: int) -> list[dict]:
         genre = rng.choices(GENRES, cum_weights=_CUM_WEIGHTS)[0]
         sentences = _GENRES[genre][1](rng, world)
         lengths = [len(s.split()) for s in sentences]
-        if total + sum(lengths) > num_words:
+        last = total + sum(lengths) >= num_words
+        if last:
             sentences = _trim(sentences, lengths, num_words - total)
-            lengths = lengths[: len(sentences)]
         documents.append(
             {"doc_id": f"s{seed}-{len(documents):07d}", "genre": genre, "sentences": sentences}
         )
+        if last:
+            break
         total += sum(lengths)
     return documents
 

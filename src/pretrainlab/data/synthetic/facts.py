@@ -2,7 +2,8 @@
 
 Slot names equal :data:`~pretrainlab.data.synthetic.world.RELATIONS` where a slot holds a
 relation's value, so :func:`render` reports each answer's character offset by relation.
-Other slots: ``n`` (subject: name or pronoun), ``name`` (always the name), ``subj``/``poss``
+Other slots: ``n`` (subject: name or pronoun), ``name`` (always the name; every template names the person
+through ``n`` or ``name``), ``subj``/``poss``
 (pronouns), ``country`` (of the birth city), ``occ_a`` ("an engineer"), ``join_year``, ``vp``
 (a fact-free predicate).
 """
@@ -25,12 +26,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "birth_city": (
         "{n} was born in {birth_city}, {country}.",
         "{birth_city} is the birthplace of {name}.",
-        "{n}, a native of {birth_city}, {vp}.",
+        "{name}, a native of {birth_city}, {vp}.",
         "{n} grew up in {birth_city}, where {subj} was born.",
     ),
     "birth_year": (
         "{n} was born in the year {birth_year}.",
-        "{n}, born in {birth_year}, {vp}.",
+        "{name}, born in {birth_year}, {vp}.",
         "The year {birth_year} saw the birth of {name}.",
     ),
     "home_city": (
@@ -53,7 +54,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "field": (
         "{n} holds a degree in {field}.",
         "{n} studied {field} at university.",
-        "{poss} degree is in the field of {field}.",
+        "{n} completed a degree in the field of {field}.",
     ),
     "employer": (
         "{n} works as {occ_a} for {employer}.",

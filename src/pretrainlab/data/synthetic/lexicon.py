@@ -8,27 +8,83 @@ what the world's name factory avoids.
 from __future__ import annotations
 
 FIELDS: tuple[str, ...] = (
-    "physics", "chemistry", "biology", "mathematics", "economics", "philosophy", "medicine",
-    "linguistics", "geology", "astronomy", "architecture", "psychology", "sociology",
-    "literature", "statistics", "nursing", "agriculture", "history", "music", "art", "law",
-    "computer science", "marine biology", "political science", "civil engineering",
+    "physics",
+    "chemistry",
+    "biology",
+    "mathematics",
+    "economics",
+    "philosophy",
+    "medicine",
+    "linguistics",
+    "geology",
+    "astronomy",
+    "architecture",
+    "psychology",
+    "sociology",
+    "literature",
+    "statistics",
+    "nursing",
+    "agriculture",
+    "history",
+    "music",
+    "art",
+    "law",
+    "computer science",
+    "marine biology",
+    "political science",
+    "civil engineering",
 )
 # Longer fields whose proper prefix is a field above ("art" -> "art history").
 FIELD_EXTENSIONS: tuple[str, ...] = (
-    "history of science", "music theory", "art history", "law and economics",
-    "computer science education", "political science and economics",
-    "civil engineering management", "mathematics education",
+    "history of science",
+    "music theory",
+    "art history",
+    "law and economics",
+    "computer science education",
+    "political science and economics",
+    "civil engineering management",
+    "mathematics education",
 )
 
 OCCUPATIONS: tuple[str, ...] = (
-    "engineer", "teacher", "nurse", "designer", "analyst", "chemist", "accountant", "editor",
-    "architect", "lawyer", "pilot", "librarian", "manager", "programmer", "researcher",
-    "consultant", "electrician", "journalist", "surgeon", "translator", "economist",
-    "photographer", "pharmacist", "geologist", "statistician", "mechanic", "chef", "auditor",
+    "engineer",
+    "teacher",
+    "nurse",
+    "designer",
+    "analyst",
+    "chemist",
+    "accountant",
+    "editor",
+    "architect",
+    "lawyer",
+    "pilot",
+    "librarian",
+    "manager",
+    "programmer",
+    "researcher",
+    "consultant",
+    "electrician",
+    "journalist",
+    "surgeon",
+    "translator",
+    "economist",
+    "photographer",
+    "pharmacist",
+    "geologist",
+    "statistician",
+    "mechanic",
+    "chef",
+    "auditor",
 )
 
 WEEKDAYS: tuple[str, ...] = (
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
 )
 
 # Reviews ---------------------------------------------------------------------------------
@@ -43,12 +99,32 @@ PRODUCT_ASPECTS: dict[str, tuple[str, ...]] = {
     "watch": ("strap", "display", "battery", "clasp", "price", "design"),
 }
 POSITIVE: tuple[str, ...] = (
-    "good", "great", "excellent", "decent", "solid", "impressive", "reliable", "pleasant",
-    "superb", "fantastic", "wonderful", "sturdy",
+    "good",
+    "great",
+    "excellent",
+    "decent",
+    "solid",
+    "impressive",
+    "reliable",
+    "pleasant",
+    "superb",
+    "fantastic",
+    "wonderful",
+    "sturdy",
 )
 NEGATIVE: tuple[str, ...] = (
-    "bad", "poor", "terrible", "awful", "weak", "disappointing", "flimsy", "mediocre",
-    "unreliable", "annoying", "dreadful", "clumsy",
+    "bad",
+    "poor",
+    "terrible",
+    "awful",
+    "weak",
+    "disappointing",
+    "flimsy",
+    "mediocre",
+    "unreliable",
+    "annoying",
+    "dreadful",
+    "clumsy",
 )
 # Positive words that read naturally after "barely" ("barely usable" is negative).
 BARELY_POSITIVE: tuple[str, ...] = ("usable", "acceptable", "adequate", "functional", "decent")
@@ -66,10 +142,22 @@ PAIR_CUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("sports", "science"): ("training", "speed", "endurance", "trial", "injury", "fitness"),
     ("sports", "business"): ("contract", "transfer", "sponsor", "ticket", "franchise", "bonus"),
     ("sports", "weather"): ("season", "conditions", "outdoor", "pitch", "postponement", "course"),
-    ("science", "business"): ("patent", "innovation", "technology", "prototype", "startup",
-                              "investment"),
-    ("science", "weather"): ("temperature", "climate", "satellite", "pressure", "atmosphere",
-                             "measurement"),
+    ("science", "business"): (
+        "patent",
+        "innovation",
+        "technology",
+        "prototype",
+        "startup",
+        "investment",
+    ),
+    ("science", "weather"): (
+        "temperature",
+        "climate",
+        "satellite",
+        "pressure",
+        "atmosphere",
+        "measurement",
+    ),
     ("business", "weather"): ("forecast", "outlook", "freeze", "surge", "peak", "slump"),
 }
 
@@ -85,8 +173,18 @@ _FUNCTION_WORDS = (
 def reserved_words() -> frozenset[str]:
     """Every lowercase English word above, plus common function words."""
     words: set[str] = set(_FUNCTION_WORDS.split())
-    groups = [FIELDS, FIELD_EXTENSIONS, OCCUPATIONS, WEEKDAYS, POSITIVE, NEGATIVE,
-              BARELY_POSITIVE, INTENSIFIERS, TOPICS, tuple(PRODUCT_ASPECTS)]
+    groups = [
+        FIELDS,
+        FIELD_EXTENSIONS,
+        OCCUPATIONS,
+        WEEKDAYS,
+        POSITIVE,
+        NEGATIVE,
+        BARELY_POSITIVE,
+        INTENSIFIERS,
+        TOPICS,
+        tuple(PRODUCT_ASPECTS),
+    ]
     groups += list(PRODUCT_ASPECTS.values()) + list(PAIR_CUES.values())
     for group in groups:
         for phrase in group:

@@ -33,36 +33,56 @@ def narrative_document(rng: random.Random, world: World) -> list[str]:
     outbound, back = _TRAVEL[rng.choice(sorted(_TRAVEL))]
     f = world.filler
     sentences = [
-        rng.choice((
-            f"{hero.name} woke up early in {home} on {rng.choice(WEEKDAYS)} morning.",
-            f"On {rng.choice(WEEKDAYS)}, {hero.name} got up before sunrise in {home}.",
-        )),
-        rng.choice((
-            f"{he} had {article(f.adjective(rng))} {f.noun(rng)} for breakfast and packed a bag.",
-            f"After a quick breakfast, {he} packed {his} bag and locked the door.",
-        )),
+        rng.choice(
+            (
+                f"{hero.name} woke up early in {home} on {rng.choice(WEEKDAYS)} morning.",
+                f"On {rng.choice(WEEKDAYS)}, {hero.name} got up before sunrise in {home}.",
+            )
+        ),
+        rng.choice(
+            (
+                f"{he} had {article(f.adjective(rng))} {f.noun(rng)} for breakfast and packed a bag.",
+                f"After a quick breakfast, {he} packed {his} bag and locked the door.",
+            )
+        ),
         f"Then {he} {outbound} from {home} to {away} to visit {friend.name}.",
     ]
     if rng.random() < 0.5:
         sentences.append(f"The journey to {away} took about {rng.randint(2, 9)} hours.")
-    sentences.append(rng.choice((
-        f"When {he} arrived in {away}, {friend.given} was already waiting.",
-        f"{friend.given} met {hero.obj} as soon as {he} arrived in {away}.",
-    )))
+    sentences.append(
+        rng.choice(
+            (
+                f"When {he} arrived in {away}, {friend.given} was already waiting.",
+                f"{friend.given} met {hero.obj} as soon as {he} arrived in {away}.",
+            )
+        )
+    )
     for _ in range(rng.randint(1, 3)):
-        sentences.append(rng.choice((
-            f"{he} and {friend.given} talked about the {f.adjective(rng)} {f.noun(rng)} for hours.",
-            f"{friend.given} showed {hero.obj} the {f.noun(rng)} near {friend.poss} home.",
-            f"Together they visited the {f.adjective(rng)} {f.noun(rng)} of {away}.",
-            filler_sentence(rng, world, he),
-        )))
-    sentences.append(rng.choice((
-        f"In the evening, {he} said goodbye to {friend.given} and {back} to {home}.",
-        f"Later that day, {he} {back} to {home}, tired but happy.",
-    )))
+        sentences.append(
+            rng.choice(
+                (
+                    f"{he} and {friend.given} talked about the {f.adjective(rng)} {f.noun(rng)} for hours.",
+                    f"{friend.given} showed {hero.obj} the {f.noun(rng)} near {friend.poss} home.",
+                    f"Together they visited the {f.adjective(rng)} {f.noun(rng)} of {away}.",
+                    filler_sentence(rng, world, he),
+                )
+            )
+        )
+    sentences.append(
+        rng.choice(
+            (
+                f"In the evening, {he} said goodbye to {friend.given} and {back} to {home}.",
+                f"Later that day, {he} {back} to {home}, tired but happy.",
+            )
+        )
+    )
     if rng.random() < 0.7:
-        sentences.append(rng.choice((
-            f"Back in {home}, {he} went to bed thinking about the {f.noun(rng)}.",
-            f"Once {he} was home again, {he} wrote to {friend.given} about the trip.",
-        )))
+        sentences.append(
+            rng.choice(
+                (
+                    f"Back in {home}, {he} went to bed thinking about the {f.noun(rng)}.",
+                    f"Once {he} was home again, {he} wrote to {friend.given} about the trip.",
+                )
+            )
+        )
     return [cap(s) for s in sentences]

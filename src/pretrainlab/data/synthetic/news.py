@@ -2,7 +2,9 @@
 
 Topic cue words come from :data:`~pretrainlab.data.synthetic.lexicon.PAIR_CUES`: each cue belongs
 to two topics, so one cue never decides the topic, while two cues from different pairs that
-share a topic always do.
+share a topic always do. A cue in a "past story" sentence ("Unlike last week's story about the
+race, ...") does not count: it comes from a pair without the item's topic, so counting words
+alone can tie two or three topics, while reading the sentence resolves it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ _TEMPLATES = (
     "{name}, who lives in {home}, described the {cue} as {adj}.",
     "A spokesperson for {employer} said the {cue} came as {article_noun}.",
 )
+_PAST_STORY_TEMPLATES = (
+    "Unlike last week's story about the {cue}, this report concerns something new.",
+    "The {cue} that dominated the news last month is no longer discussed in {city}.",
+    "Few people in {city} still mention the {cue} from last year.",
+)
 
 
 @cache
@@ -44,12 +51,28 @@ def news_sentence(rng: random.Random, world: World, cue: str) -> str:
     person = rng.choice(world.people)
     city = rng.choice(world.cities)
     f = world.filler
-    return cap(rng.choice(_TEMPLATES).format(
-        cue=cue, city=city, country=world.city_country[city], day=rng.choice(WEEKDAYS),
-        name=person.name, occ_a=article(person.occupation), employer=person.employer,
-        home=person.home_city, adj=f.adjective(rng), noun=f.noun(rng),
-        article_noun=article(f.noun(rng)),
-    ))
+    return cap(
+        rng.choice(_TEMPLATES).format(
+            cue=cue,
+            city=city,
+            country=world.city_country[city],
+            day=rng.choice(WEEKDAYS),
+            name=person.name,
+            occ_a=article(person.occupation),
+            employer=person.employer,
+            home=person.home_city,
+            adj=f.adjective(rng),
+            noun=f.noun(rng),
+            article_noun=article(f.noun(rng)),
+        )
+    )
+
+
+def past_story_sentence(rng: random.Random, world: World, topic: str) -> str:
+    """A sentence about an old story whose cue belongs to two topics other than ``topic``."""
+    pair = rng.choice([p for p in PAIR_CUES if topic not in p])
+    template = rng.choice(_PAST_STORY_TEMPLATES)
+    return template.format(cue=rng.choice(PAIR_CUES[pair]), city=rng.choice(world.cities))
 
 
 def news_document(rng: random.Random, world: World) -> list[str]:
@@ -63,11 +86,18 @@ def news_document(rng: random.Random, world: World) -> list[str]:
         sentences.append(news_sentence(rng, world, cue))
         if rng.random() < 0.3:
             sentences.append(filler_sentence(rng, world))
+    if rng.random() < 0.3:
+        sentences.insert(rng.randint(1, len(sentences)), past_story_sentence(rng, world, topic))
     return sentences
 
 
 def topic_snippet(rng: random.Random, world: World, topic: str) -> str:
-    """Two cue sentences (cues from two different pairs of ``topic``), maybe a filler between."""
-    first, second = (news_sentence(rng, world, cue) for cue in topic_cues(rng, topic, 2))
-    middle = f" {filler_sentence(rng, world)}" if rng.random() < 0.3 else ""
-    return f"{first}{middle} {second}"
+    """Two cue sentences (cues from two different pairs of ``topic``), sometimes a past-story
+    sentence and a filler sentence, in random order."""
+    sentences = [news_sentence(rng, world, cue) for cue in topic_cues(rng, topic, 2)]
+    if rng.random() < 0.35:
+        sentences.append(past_story_sentence(rng, world, topic))
+    if rng.random() < 0.3:
+        sentences.append(filler_sentence(rng, world))
+    rng.shuffle(sentences)
+    return " ".join(sentences)

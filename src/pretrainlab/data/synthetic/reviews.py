@@ -21,11 +21,26 @@ from pretrainlab.data.synthetic.lexicon import (
 from pretrainlab.data.synthetic.world import Product, World
 
 STRUCTURES = ("simple", "negated", "contrast")
-_LEAD_INS = ("I think", "Honestly,", "In my opinion,", "To be fair,", "After a week,",
-             "As far as I can tell,", "From what I have seen,")
-_CONTRASTS = ("Although {sub}, {main}.", "{main}, although {sub}.", "Even though {sub}, {main}.",
-              "{main}, even though {sub}.", "{sub}, but {main}.", "While {sub}, {main}.",
-              "{sub}, yet {main}.")
+# Mix of sentiment probe examples; sets how far a bag-of-words model falls short (about 0.75).
+_PROBE_STRUCTURE_WEIGHTS = (0.65, 0.15, 0.2)
+_LEAD_INS = (
+    "I think",
+    "Honestly,",
+    "In my opinion,",
+    "To be fair,",
+    "After a week,",
+    "As far as I can tell,",
+    "From what I have seen,",
+)
+_CONTRASTS = (
+    "Although {sub}, {main}.",
+    "{main}, although {sub}.",
+    "Even though {sub}, {main}.",
+    "{main}, even though {sub}.",
+    "{sub}, but {main}.",
+    "While {sub}, {main}.",
+    "{sub}, yet {main}.",
+)
 
 
 def _opinion(rng: random.Random, polarity: int) -> str:
@@ -111,7 +126,7 @@ def review_document(rng: random.Random, world: World) -> list[str]:
 def sentiment_example(rng: random.Random, world: World, label: int) -> str:
     """A short review (optional neutral intro + one judgement); ``label`` 1 is positive."""
     product = rng.choice(world.products)
-    structure = rng.choices(STRUCTURES, weights=(0.35, 0.3, 0.35))[0]
+    structure = rng.choices(STRUCTURES, weights=_PROBE_STRUCTURE_WEIGHTS)[0]
     text = judgement(rng, PRODUCT_ASPECTS[product.category], 1 if label else -1, structure)
     if rng.random() < 0.6:
         text = f"{review_intro(rng, world, product)} {text}"

@@ -9,14 +9,59 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 _ONSETS = (
-    "b", "br", "c", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "pr", "r", "s",
-    "sh", "st", "t", "th", "tr", "v", "w", "z",
+    "b",
+    "br",
+    "c",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "pr",
+    "r",
+    "s",
+    "sh",
+    "st",
+    "t",
+    "th",
+    "tr",
+    "v",
+    "w",
+    "z",
 )
 _VOWELS = ("a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "y")
 _CODAS = ("n", "r", "l", "s", "m", "k", "t", "nd", "st", "sh", "x")
 # Substrings a generated word must not contain (offensive or awkward strings).
-_BLOCKED = ("shit", "fuck", "cunt", "nig", "fag", "cock", "dick", "tit", "slut", "whor", "rape",
-            "nazi", "piss", "porn", "sex", "anal", "arse", "ass", "cum", "kill", "die")
+_BLOCKED = (
+    "shit",
+    "fuck",
+    "cunt",
+    "nig",
+    "fag",
+    "cock",
+    "dick",
+    "tit",
+    "slut",
+    "whor",
+    "rape",
+    "nazi",
+    "piss",
+    "porn",
+    "sex",
+    "anal",
+    "arse",
+    "ass",
+    "cum",
+    "kill",
+    "die",
+)
 _ADJ_SUFFIXES = ("ic", "ous", "al", "ive", "ish", "en", "ary")
 _VERB_SUFFIXES = ("ed", "ed", "ished", "ated")
 
@@ -43,11 +88,7 @@ class NameFactory:
                 coda = rng.choice(_CODAS) if rng.random() < 0.4 else ""
                 parts.append(onset + rng.choice(_VOWELS) + coda)
             word = "".join(parts) + suffix
-            if (
-                len(word) >= 4
-                and word not in self._used
-                and not any(b in word for b in _BLOCKED)
-            ):
+            if len(word) >= 4 and word not in self._used and not any(b in word for b in _BLOCKED):
                 self._used.add(word)
                 return word
 
@@ -75,10 +116,6 @@ class FillerVocab:
     noun: ZipfSampler
     adjective: ZipfSampler
     verb: ZipfSampler  # past tense
-
-    @property
-    def size(self) -> int:
-        return len(self.noun.words) + len(self.adjective.words) + len(self.verb.words)
 
 
 def build_filler(

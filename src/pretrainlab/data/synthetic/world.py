@@ -23,7 +23,12 @@ from pretrainlab.data.synthetic.vocab import FillerVocab, NameFactory, build_fil
 
 # Relations a person has exactly one value for; QA and pair tasks ask about these.
 RELATIONS: tuple[str, ...] = (
-    "birth_city", "birth_year", "home_city", "university", "field", "employer",
+    "birth_city",
+    "birth_year",
+    "home_city",
+    "university",
+    "field",
+    "employer",
 )
 
 NUM_PEOPLE = 3000
@@ -86,7 +91,7 @@ class World:
     products: tuple[Product, ...]
     filler: FillerVocab = field(repr=False)
 
-    @property
+    @cached_property
     def cities(self) -> tuple[str, ...]:
         return tuple(self.city_country)
 
@@ -97,8 +102,15 @@ class World:
     @cached_property
     def entity_names(self) -> frozenset[str]:
         """Every named entity of the world (people, places, organisations, fields, products)."""
-        names = [*self.countries, *self.city_country, *self.employers, *self.universities,
-                 *self.fields, *(p.name for p in self.people), *(p.name for p in self.products)]
+        names = [
+            *self.countries,
+            *self.city_country,
+            *self.employers,
+            *self.universities,
+            *self.fields,
+            *(p.name for p in self.people),
+            *(p.name for p in self.products),
+        ]
         return frozenset(names)
 
     @cached_property
@@ -141,7 +153,8 @@ def build_world(seed: int) -> World:
     rng = random.Random(f"pretrainlab-world-{seed}")
     factory = NameFactory(rng, reserved_words())
     countries = tuple(
-        factory.name((1, 2), rng.choice(("ia", "a", "land", "or", "ea"))) for _ in range(NUM_COUNTRIES)
+        factory.name((1, 2), rng.choice(("ia", "a", "land", "or", "ea")))
+        for _ in range(NUM_COUNTRIES)
     )
     city_bases = [factory.name((1, 3)) for _ in range(NUM_CITY_BASES)]
     city_bases += [f"{rng.choice(('Port', 'New', 'Old'))} {factory.name()}" for _ in range(20)]
@@ -150,21 +163,39 @@ def build_world(seed: int) -> World:
     )
     city_country = {c: rng.choice(countries) for c in cities}
 
-    employer_forms = ("{}", "{} Labs", "{} Systems", "{} Motors", "{} Foods", "{} Media",
-                      "{} Energy", "{} Logistics", "{} Textiles", "{} Pharmaceuticals")
-    employer_bases = [rng.choice(employer_forms).format(factory.name()) for _ in range(NUM_EMPLOYER_BASES)]
+    employer_forms = (
+        "{}",
+        "{} Labs",
+        "{} Systems",
+        "{} Motors",
+        "{} Foods",
+        "{} Media",
+        "{} Energy",
+        "{} Logistics",
+        "{} Textiles",
+        "{} Pharmaceuticals",
+    )
+    employer_bases = [
+        rng.choice(employer_forms).format(factory.name()) for _ in range(NUM_EMPLOYER_BASES)
+    ]
     employers = _with_extensions(
         rng, employer_bases, ("International", "Group", "Holdings", "Partners", "Solutions"), 0.55
     )
 
-    uni_forms = ("{} University", "{} Institute", "{} College", "University of {}")
-    uni_bases = []
+    uni_forms = {  # form -> names that extend it
+        "{} University": ("Medical School", "Business School", "College"),
+        "{} Institute": ("of Technology", "of Arts"),
+        "{} College": ("of Arts", "of Music"),
+        "University of {}": ("Medical School", "Business School"),
+    }
+    universities: list[str] = []
     for _ in range(NUM_UNIVERSITY_BASES):
-        form = rng.choice(uni_forms)
-        uni_bases.append(form.format(rng.choice(city_bases) if form.startswith("Univ") else factory.name()))
-    universities = _with_extensions(
-        rng, list(dict.fromkeys(uni_bases)), ("of Technology", "of Arts", "Medical School"), 0.5
-    )
+        form = rng.choice(sorted(uni_forms))
+        base = form.format(
+            rng.choice(city_bases) if form.startswith("University") else factory.name()
+        )
+        if base not in universities:
+            universities += _with_extensions(rng, [base], uni_forms[form], 0.5)
 
     fields = FIELDS + FIELD_EXTENSIONS
     categories = sorted(PRODUCT_ASPECTS)
@@ -175,8 +206,13 @@ def build_world(seed: int) -> World:
         name = f"{rng.choice(brands)} {model}"
         product_names[name] = Product(name, rng.choice(categories))
 
-    givens = {g: [factory.name((1, 2), rng.choice(s)) for _ in range(220)]
-              for g, s in (("female", ("a", "ia", "elle", "ine", "e")), ("male", ("o", "an", "en", "us", "")))}
+    givens = {
+        g: [factory.name((1, 2), rng.choice(s)) for _ in range(220)]
+        for g, s in (
+            ("female", ("a", "ia", "elle", "ine", "e")),
+            ("male", ("o", "an", "en", "us", "")),
+        )
+    }
     families = [factory.name((2, 3)) for _ in range(1400)]
     people: dict[str, Person] = {}
     while len(people) < NUM_PEOPLE:

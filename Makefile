@@ -1,0 +1,44 @@
+# pretrainlab: `make compare` (set up, then the flagship MLM-vs-CLM study) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: help setup test test-full lint pretrain compare bench clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"   # first: keeps pip from pulling a CUDA build
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install (torch pin first; TORCH_SPEC overrides), once
+
+test: setup ## fast test suite (what CI runs)
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+test-full: setup ## every test, slow end-to-end ones included
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: setup ## ruff
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+pretrain: setup ## pretrain MLM on the embedded corpus (ARGS="objective=clm ..." to change)
+	$(BIN)/pretrainlab pretrain $(ARGS)
+
+compare: setup ## the flagship study: MLM vs CLM (and NSP, MLM+NSP, scratch) on the embedded corpus
+	$(BIN)/pretrainlab study experiment=mlm_vs_clm $(ARGS)
+
+bench: setup ## throughput benchmark vs a bare PyTorch loop and the HF Trainer (writes JSON)
+	$(BIN)/python benchmarks/throughput.py --out outputs/bench/throughput.json $(ARGS)
+
+clean: ## remove outputs and caches (keeps .venv)
+	rm -rf outputs .cache .pytest_cache

@@ -1,0 +1,151 @@
+"""Held-out labelled probe tasks drawn from the same world as the corpus.
+
+Examples are generated fresh from their own random streams (never taken from corpus documents).
+Splits are drawn test first, then dev, then train, each skipping texts already used, so no
+example repeats across splits and the test split does not depend on ``train_size``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Hashable
+
+import datasets
+
+from pretrainlab.data.synthetic.lexicon import TOPICS
+from pretrainlab.data.synthetic.news import topic_snippet
+from pretrainlab.data.synthetic.pairs import LABEL_NAMES as PAIR_LABELS
+from pretrainlab.data.synthetic.pairs import PairMaker
+from pretrainlab.data.synthetic.qa import QAMaker
+from pretrainlab.data.synthetic.reviews import sentiment_example
+from pretrainlab.data.synthetic.world import World, build_world
+from pretrainlab.data.tasks.base import SPLITS, ProbeTask, TaskKind
+from pretrainlab.errors import PretrainlabError
+
+TASK_NAMES: tuple[str, ...] = ("sentiment", "topic", "pair", "qa")
+QA_RIGHT_CONTEXT_SHARE = 0.4  # share of QA rows whose answer needs right context
+
+_STRING, _INT = datasets.Value("string"), datasets.Value("int64")
+_FEATURES: dict[str, datasets.Features] = {
+    "classification": datasets.Features({"text": _STRING, "label": _INT}),
+    "pair": datasets.Features({"text": _STRING, "text_pair": _STRING, "label": _INT}),
+    "qa": datasets.Features(
+        {
+            "id": _STRING,
+            "question": _STRING,
+            "context": _STRING,
+            "answers": {
+                "text": datasets.List(_STRING),
+                "answer_start": datasets.List(datasets.Value("int32")),
+            },
+            "needs_right_context": datasets.Value("bool"),
+        }
+    ),
+}
+_NOTES = {
+    "sentiment": "Short product reviews; the label is the polarity of the main clause, with "
+    "negation (not/never/barely) and contrast (although/even though/but/yet/while).",
+    "topic": "News snippets; every cue word belongs to two topics and two cues decide, except "
+    "cues in a past-story sentence, which do not count.",
+    "pair": "Does text_pair restate the fact in text (same person, relation and value)?",
+    "qa": f"Biography paragraphs; about {QA_RIGHT_CONTEXT_SHARE:.0%} of answers are proper "
+    "prefixes of other entity names (needs_right_context).",
+}
+
+Row = dict
+MakeRow = Callable[[random.Random, int], Row]
+
+
+def _task_spec(
+    name: str, world: World
+) -> tuple[TaskKind, list[str], MakeRow, Callable[[Row], Hashable]]:
+    """Kind, label names, a row maker ``(rng, index) -> row`` and the dedup key of a row."""
+    if name == "sentiment":
+        return (
+            "classification",
+            ["negative", "positive"],
+            lambda rng, i: {"text": sentiment_example(rng, world, i % 2), "label": i % 2},
+            lambda row: row["text"],
+        )
+    if name == "topic":
+        return (
+            "classification",
+            list(TOPICS),
+            lambda rng, i: {
+                "text": topic_snippet(rng, world, TOPICS[i % len(TOPICS)]),
+                "label": i % len(TOPICS),
+            },
+            lambda row: row["text"],
+        )
+    if name == "pair":
+        pair = PairMaker(world)
+        return (
+            "pair",
+            list(PAIR_LABELS),
+            lambda rng, i: pair(rng, i % 2),
+            lambda row: (row["text"], row["text_pair"]),
+        )
+    qa = QAMaker(world)
+    share = QA_RIGHT_CONTEXT_SHARE  # row i needs right context when i crosses a multiple of 1/share
+    return (
+        "qa",
+        [],
+        lambda rng, i: qa(rng, int((i + 1) * share) > int(i * share)),
+        lambda row: (row["question"], row["context"]),
+    )
+
+
+def generate_probe_task(
+    name: str, seed: int, train_size: int, dev_size: int, test_size: int
+) -> ProbeTask:
+    """One of :data:`TASK_NAMES`, identical to ``generate_probe_tasks(...)[name]``."""
+    if name not in TASK_NAMES:
+        raise PretrainlabError(
+            f"Unknown embedded probe task {name!r}; the accepted names are {', '.join(TASK_NAMES)}."
+        )
+    sizes = {"train": train_size, "dev": dev_size, "test": test_size}
+    bad = {split: size for split, size in sizes.items() if not isinstance(size, int) or size < 1}
+    if bad:
+        raise PretrainlabError(
+            f"Embedded probe task {name!r} needs at least one example per split, got sizes {bad}; "
+            "pass positive integers for train_size, dev_size and test_size."
+        )
+    kind, label_names, make_row, key = _task_spec(name, build_world(seed))
+    seen: set[Hashable] = set()
+    splits: dict[str, datasets.Dataset] = {}
+    for split in ("test", "dev", "train"):
+        rng = random.Random(f"pretrainlab-probe-{seed}-{name}-{split}")
+        rows = []
+        for i in range(sizes[split]):
+            for _ in range(100):
+                row = make_row(rng, i)
+                if key(row) not in seen:
+                    break
+            else:
+                raise PretrainlabError(
+                    f"Could not draw {sizes[split]} distinct {name!r} examples for the {split} split; "
+                    "ask for fewer examples."
+                )
+            seen.add(key(row))
+            rows.append(row)
+        rng.shuffle(rows)
+        if kind == "qa":
+            rows = [{"id": f"{split}-{j:06d}", **row} for j, row in enumerate(rows)]
+        splits[split] = datasets.Dataset.from_list(rows, features=_FEATURES[kind], split=split)
+    return ProbeTask(
+        name=name,
+        kind=kind,
+        splits={s: splits[s] for s in SPLITS},
+        label_names=label_names,
+        notes=[f"embedded synthetic task (seed {seed}). {_NOTES[name]}"],
+    )
+
+
+def generate_probe_tasks(
+    seed: int, train_size: int, dev_size: int, test_size: int
+) -> dict[str, ProbeTask]:
+    """All embedded probe tasks ``{"sentiment", "topic", "pair", "qa"}`` for ``seed``'s world."""
+    return {
+        name: generate_probe_task(name, seed, train_size, dev_size, test_size)
+        for name in TASK_NAMES
+    }

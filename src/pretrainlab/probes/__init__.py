@@ -1,0 +1,1 @@
+"""Downstream probes of pretrained encoders."""

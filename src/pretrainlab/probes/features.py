@@ -1,0 +1,89 @@
+"""Encoder inputs and representations for probes: tokenisation by task kind, pooling, and
+the per (checkpoint x task x pooling) feature cache that makes a second linear probe cost only
+its head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerFast
+
+from pretrainlab.io import atomic_write_bytes, content_hash
+
+POOLINGS = ("cls", "last", "mean")
+
+
+def resolve_pooling(pooling: str, causal: bool) -> str:
+    """``auto`` follows the attention type: the first token sees everything in a bidirectional
+    encoder; in a causal one only the last real token has seen the whole input."""
+    return ("last" if causal else "cls") if pooling == "auto" else pooling
+
+
+def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
+    """(B, T, H) -> (B, H). Assumes right padding."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        last = attention_mask.sum(1) - 1  # (B,) index of the last non-pad token
+        return hidden[torch.arange(hidden.size(0)), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def tokenize(
+    rows: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, segments: bool
+) -> dict[str, Tensor]:
+    """Classification inputs: ``[CLS] text [SEP]`` or ``[CLS] a [SEP] b [SEP]``, padded."""
+    pair = rows.get("text_pair")
+    enc = tokenizer(
+        rows["text"],
+        pair,
+        truncation=True,
+        max_length=max_length,
+        padding="longest",
+        return_tensors="pt",
+    )
+    if not segments:  # the checkpoint never saw segment ids: keep them all 0
+        enc["token_type_ids"] = torch.zeros_like(enc["input_ids"])
+    return dict(enc)
+
+
+@torch.no_grad()
+def encode_split(
+    encoder: Any,
+    tokenizer: PreTrainedTokenizerFast,
+    ds: datasets.Dataset,
+    pooling: str,
+    max_length: int,
+    segments: bool,
+    batch_size: int = 64,
+) -> Tensor:
+    """Pooled features (N, H) for a classification / pair split."""
+    encoder.eval()
+    out = []
+    for start in range(0, len(ds), batch_size):
+        batch = tokenize(ds[start : start + batch_size], tokenizer, max_length, segments)
+        hidden = encoder(**batch).last_hidden_state  # (B, T, H)
+        out.append(pool(hidden, batch["attention_mask"], pooling).float())
+    return torch.cat(out)
+
+
+def cached_features(cache_dir: Path, key_parts: dict[str, Any], compute: Any) -> Any:
+    """``compute()`` once per key; later calls load the saved tensors (weights_only)."""
+    path = Path(cache_dir) / "features" / f"{content_hash(key_parts, 20)}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # truncated or corrupt: recompute, never trust it
+            path.unlink(missing_ok=True)
+    value = compute()
+    import io
+
+    buf = io.BytesIO()
+    torch.save(value, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return value

@@ -1,0 +1,53 @@
+"""Forgetting monitor: the pretraining loss on held-out pretraining text, for an encoder
+whose weights may have moved during fine-tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from pretrainlab.config import build, pretrain_parts
+from pretrainlab.data.datamodule import Indexed
+from pretrainlab.data.prepare import prepare_pretraining_data
+
+
+class PretrainingLoss:
+    """Built once per probe from the checkpoint's saved config; call with an encoder."""
+
+    def __init__(self, run_dir: Path, max_batches: int = 4):
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        parts = pretrain_parts(cfg)
+        data = prepare_pretraining_data(
+            parts.corpus,
+            parts.tokenizer,
+            parts.seq_len,
+            parts.objective_cls.data_format,
+            cfg.seed,
+            parts.cache_dir,
+            cfg.data.max_val_examples,
+            parts.batch_size,
+        )
+        self.objective = build(
+            cfg.objective,
+            encoder=parts.encoder,
+            vocab_size=len(data.tokenizer),
+            special_ids=data.special_ids,
+            optim=parts.optim,
+            seed=cfg.seed,
+        )
+        self.objective.model = self.objective.hf_class.from_pretrained(str(run_dir / "hf"))
+        val = Indexed(data.val)
+        size = parts.batch_size
+        self.batches = [
+            self.objective.collate([val[j] for j in range(i, min(i + size, len(val)))])
+            for i in range(0, min(len(val), size * max_batches), size)
+        ]
+
+    @torch.no_grad()
+    def __call__(self, encoder: torch.nn.Module) -> float:
+        self.objective.model.bert.load_state_dict(encoder.state_dict(), strict=False)
+        self.objective.eval()
+        losses = [self.objective.compute_loss(b).loss.item() for b in self.batches]
+        return sum(losses) / len(losses)

@@ -1,0 +1,95 @@
+"""Linear probes on frozen features: a softmax classifier (or a start/end span head for QA)
+trained on cached representations, with the dev score choosing the epoch.
+
+Hand-written rather than scikit-learn: it runs on the same device/dtype as the features,
+handles the token-level QA head the same way, and is bit-reproducible from the seed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _standardiser(x: Tensor) -> Callable[[Tensor], Tensor]:
+    flat = x.reshape(-1, x.size(-1)).float()
+    mean, std = flat.mean(0), flat.std(0).clamp(min=1e-6)
+    return lambda z: (z.float() - mean) / std
+
+
+def fit_classifier(
+    train_x: Tensor,
+    train_y: Tensor,
+    dev_x: Tensor,
+    dev_y: Tensor,
+    num_labels: int,
+    seed: int,
+    epochs: int = 300,
+    lr: float = 0.01,
+    weight_decay: float = 0.01,
+) -> Callable[[Tensor], Tensor]:
+    """Full-batch AdamW on standardised features; returns ``predict(x) -> labels`` of the
+    epoch with the best dev accuracy."""
+    scale = _standardiser(train_x)
+    xs, dev = scale(train_x), scale(dev_x)
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(xs.size(1), num_labels)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    best, best_state = -1.0, None
+    for epoch in range(epochs):
+        loss = F.cross_entropy(head(xs), train_y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if epoch % 5 == 4 or epoch == epochs - 1:
+            with torch.no_grad():
+                acc = (head(dev).argmax(-1) == dev_y).float().mean().item()
+            if acc > best:
+                best, best_state = acc, copy.deepcopy(head.state_dict())
+    head.load_state_dict(best_state)
+    return lambda x: head(scale(x)).argmax(-1).detach()
+
+
+def fit_span_head(
+    train_h: Tensor,
+    starts: Tensor,
+    ends: Tensor,
+    score_dev: Callable,
+    seed: int,
+    epochs: int = 12,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """A linear start/end head on frozen token features (W, L, H); ``score_dev(predict)``
+    returns the dev F1 used to keep the best epoch. Returns ``predict(h) -> (start, end)``."""
+    scale = _standardiser(train_h)
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(train_h.size(-1), 2)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    g = torch.Generator().manual_seed(seed)
+
+    def predict(h: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            logits = torch.cat([head(scale(h[i : i + 256])) for i in range(0, len(h), 256)])
+        return logits[..., 0], logits[..., 1]  # (W, L) each
+
+    best, best_state = -1.0, None
+    for _ in range(epochs):
+        for idx in torch.randperm(len(train_h), generator=g).split(batch_size):
+            logits = head(scale(train_h[idx]))  # (b, L, 2)
+            loss = (
+                F.cross_entropy(logits[..., 0], starts[idx])
+                + F.cross_entropy(logits[..., 1], ends[idx])
+            ) / 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        score = score_dev(predict)
+        if score > best:
+            best, best_state = score, copy.deepcopy(head.state_dict())
+    head.load_state_dict(best_state)
+    return predict
