@@ -210,7 +210,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     res["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
                 rounds[name].append(res)
                 print(f"round {r + 1}/{args.rounds} {name:>16}: {res['tokens_per_s']:8.0f} tok/s"
-                      f"  ({res['step_s_median']:.3f} s/step median)", flush=True)
+                      f"  ({res['step_s_median']:.3f} s/step median, "
+                      f"{res['page_faults_per_step']:.0f} page faults/step)", flush=True)
                 gc.collect()
     return summarise(args, rounds, peaks, data_stats, load_start)
 
@@ -233,6 +234,7 @@ def summarise(args: argparse.Namespace, rounds: dict[str, list[dict]], peaks: li
         "tokens_per_s": tps,
         "tokens_per_s_rounds": {p: [r["tokens_per_s"] for r in rs] for p, rs in rounds.items()},
         "step_s_median": {p: best[p]["step_s_median"] for p in rounds},
+        "page_faults_per_step": {p: best[p]["page_faults_per_step"] for p in rounds},
         "ratios": {k: (tps[a] / tps[b] if a in tps and b in tps else None)
                    for k, (a, b) in RATIOS.items()},
         "mfu": {p: tps[p] * best[p]["flops_per_token"] / peak for p in rounds},

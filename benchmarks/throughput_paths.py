@@ -9,6 +9,7 @@ so data loading, collation, hooks and logging between steps are all inside the m
 from __future__ import annotations
 
 import contextlib
+import resource
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -65,12 +66,14 @@ class StepClock:
     warmup: int
     steps: int
     ends: list[float] = field(default_factory=list)
+    faults: list[int] = field(default_factory=list)  # minor page faults so far (allocator churn)
 
     def tick(self) -> None:
         n = len(self.ends) + 1  # steps finished, this one included
         if self.device == "cuda" and n in (self.warmup, self.warmup + self.steps):
             torch.cuda.synchronize()
         self.ends.append(time.perf_counter())
+        self.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
     def result(self, tokens: list[int]) -> dict[str, float]:
         """``tokens[i]``: input positions of step ``i``; returns rates over the measured steps."""
@@ -80,7 +83,8 @@ class StepClock:
         elapsed = self.ends[w + s - 1] - self.ends[w - 1]
         durations = [b - a for a, b in zip(self.ends[w - 1 : w + s - 1], self.ends[w : w + s])]
         return {"tokens_per_s": sum(tokens[w : w + s]) / elapsed, "elapsed_s": elapsed,
-                "step_s_median": statistics.median(durations)}
+                "step_s_median": statistics.median(durations),
+                "page_faults_per_step": (self.faults[w + s - 1] - self.faults[w - 1]) / s}
 
 
 def _objective(cfg: DictConfig, st: Setting) -> pl.LightningModule:

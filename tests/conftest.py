@@ -50,7 +50,10 @@ def pretrain_cfg(cache_dir: Path):
     """``pretrain_cfg(*overrides)``: the tiny pretraining config with the shared cache."""
 
     def make(*overrides: str) -> DictConfig:
-        return compose_config("pretrain", [*TINY, f"paths.cache_dir={cache_dir}", *overrides])
+        base = TINY
+        if any(o.startswith("corpus=") for o in overrides):  # another corpus: drop its knobs
+            base = [o for o in TINY if not o.startswith("corpus.")]
+        return compose_config("pretrain", [*base, f"paths.cache_dir={cache_dir}", *overrides])
 
     return make
 
@@ -66,3 +69,18 @@ def pretrained(pretrain_cfg, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         pretrain(pretrain_cfg(f"objective={objective}"), run_dir)
         runs[objective] = run_dir
     return runs
+
+
+@pytest.fixture(scope="session")
+def probe_cfg(cache_dir: Path):
+    """``probe_cfg(checkpoint, task, *overrides)``: a probe config with small embedded splits."""
+
+    def make(checkpoint: str | Path, task: str, *overrides: str) -> DictConfig:
+        small = ["probe.task.train_size=200", "probe.task.dev_size=80", "probe.task.test_size=80"]
+        if task in ("sst2", "mrpc", "rte", "squad", "text_classification"):
+            small = []
+        return compose_config("probe", [
+            f"checkpoint={checkpoint}", f"probe={task}", "logger=none", "progress_bar=false",
+            f"paths.cache_dir={cache_dir}", "probe.finetune.max_epochs=1", *small, *overrides])
+
+    return make

@@ -39,6 +39,19 @@ def build(node: DictConfig, **runtime: Any) -> Any:
         raise PretrainlabError(f"could not build a config node: {err}") from err
 
 
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` with overrides, inside or outside a running Hydra app."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from pretrainlab.cli import CONF_DIR
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(name, overrides=overrides)
+
+
 def _int(cfg: DictConfig, key: str, low: int) -> int:
     value = OmegaConf.select(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:

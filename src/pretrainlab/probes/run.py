@@ -23,7 +23,7 @@ from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.config import build
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.io import atomic_write_json, content_hash
+from pretrainlab.io import atomic_write_json, atomic_write_text, content_hash
 from pretrainlab.probes.checkpoint import SCRATCH, Checkpoint, load_checkpoint
 from pretrainlab.probes.features import POOLINGS, cached_features, encode_split, resolve_pooling
 from pretrainlab.probes.finetune import FinetuneModule, KeepBest, predict
@@ -193,6 +193,7 @@ def _finetune(
 def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     _check(cfg)
     t0 = time.time()
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     ckpt = load_checkpoint(str(cfg.checkpoint), cfg.get("scratch_from"), cfg.seed)

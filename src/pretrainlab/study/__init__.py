@@ -1,1 +1,2 @@
-"""Study statistics (:mod:`.stats`) and the human-readable study report (:mod:`.report`)."""
+"""Studies: expand an experiment into jobs, run them through Hydra launchers, aggregate over
+seeds with confidence intervals, and report (CSV, Markdown, HTML, W&B)."""

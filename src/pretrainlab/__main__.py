@@ -1,0 +1,3 @@
+from pretrainlab.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""One study job, run by a Hydra launcher (basic, joblib, submitit).
+
+The study writes its plan to ``STUDY/plan.json``; this app is launched as a multirun over
+``job_id`` and runs that job's ``pretrain`` or ``probe`` with the job's overrides. A failure is
+recorded in the job's ``error.json`` and does not stop the other jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from pretrainlab.cli import CONF_DIR
+from pretrainlab.io import atomic_write_json, read_json
+from pretrainlab.study.plan import Job, is_done
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin this job's thread pools so parallel jobs split the cores instead of sharing them."""
+    if not threads:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_job(job: Job, threads: int | None) -> str:
+    from pretrainlab.config import compose_config
+    from pretrainlab.pretrain import pretrain
+    from pretrainlab.probes.run import probe
+
+    run_dir = Path(job.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.json").unlink(missing_ok=True)
+    if is_done(job):
+        return "skipped"
+    set_threads(threads)
+    try:
+        if job.needs and not (Path(job.needs) / "metrics.json").is_file():
+            raise RuntimeError(f"its checkpoint {job.needs} did not finish")
+        quiet = "trainer.enable_progress_bar=false" if job.kind == "pretrain" else "progress_bar=false"
+        cfg = compose_config(job.kind, [*job.overrides, quiet])
+        (pretrain if job.kind == "pretrain" else probe)(cfg, run_dir)
+        return "ok"
+    except Exception as err:  # recorded, and the study goes on with the other jobs
+        atomic_write_json(run_dir / "error.json", {
+            "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()})
+        return "failed"
+
+
+def _run(cfg: DictConfig) -> str:
+    plan = read_json(cfg.plan)
+    job = Job(**plan["jobs"][int(cfg.job_id)])
+    return run_job(job, cfg.get("threads"))
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study_job")(_run)()
+
+
+if __name__ == "__main__":
+    main()

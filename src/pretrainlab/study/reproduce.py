@@ -1,0 +1,90 @@
+"""``pretrainlab reproduce RUN_DIR``: re-run a pretraining or probe run from its saved config
+and report each metric beside the original; exit 1 when any differs beyond the tolerance."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from pretrainlab.cli import user_errors
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import atomic_write_json, read_json
+
+
+def _flat(run: Path) -> tuple[str, dict[str, float]]:
+    if (run / "metrics.json").is_file():
+        m = read_json(run / "metrics.json")
+        return "pretrain", {k: v for k, v in m.items() if k.startswith("val/")}
+    if (run / "result.json").is_file():
+        r = read_json(run / "result.json")
+        return "probe", {f"{s}/{k}": v for s in ("dev", "test") for k, v in r[s].items()}
+    raise PretrainlabError(
+        f"{run} holds neither metrics.json (a pretraining run) nor result.json (a probe run): "
+        "point reproduce at a finished run directory."
+    )
+
+
+def compare(original: dict[str, float], again: dict[str, float], rtol: float,
+            atol: float) -> list[dict]:
+    rows = []
+    for key, a in sorted(original.items()):
+        b = again.get(key, math.nan)
+        ok = math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+        rows.append({"metric": key, "original": a, "reproduced": b, "diff": b - a, "ok": ok})
+    return rows
+
+
+def reproduce(run: Path, rtol: float, atol: float) -> list[dict]:
+    kind, original = _flat(run)
+    if not (run / "config.yaml").is_file():
+        raise PretrainlabError(f"{run} has no config.yaml: it cannot be re-run.")
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.logger = {}  # the re-run is a check, not a new logged run
+    out = run / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True)
+    if kind == "pretrain":
+        from pretrainlab.pretrain import pretrain
+
+        pretrain(cfg, out)
+    else:
+        from pretrainlab.probes.run import probe
+
+        probe(cfg, out)
+    rows = compare(original, _flat(out)[1], rtol, atol)
+    atomic_write_json(out / "reproduce.json", {"rtol": rtol, "atol": atol, "rows": rows})
+    return rows
+
+
+@user_errors
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pretrainlab reproduce", description=__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--rtol", type=float, default=0.01, help="relative tolerance (0.01)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (1e-4)")
+    args = parser.parse_args(argv)
+    rows = reproduce(args.run_dir, args.rtol, args.atol)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"reproduce {args.run_dir} (rtol {args.rtol}, atol {args.atol})")
+    for col in ("metric", "original", "reproduced", "diff", "within"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in rows:
+        table.add_row(r["metric"], f"{r['original']:.6g}", f"{r['reproduced']:.6g}",
+                      f"{r['diff']:+.2e}", "yes" if r["ok"] else "[red]NO[/red]")
+    Console().print(table)
+    bad = [r["metric"] for r in rows if not r["ok"]]
+    if bad:
+        print(f"pretrainlab: reproduce: {len(bad)} metric(s) differ beyond tolerance: "
+              f"{', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,113 @@
+"""``pretrainlab study experiment=NAME``: pretrain every arm x seed, probe every checkpoint
+(and scratch) on every task x mode x budget, aggregate with CIs, report, log to W&B.
+
+Jobs run through a Hydra launcher: sequential by default, ``hydra/launcher=joblib`` for
+parallel jobs on one machine, ``hydra/launcher=submitit_slurm`` for a cluster. Finished jobs
+are skipped on a re-run, failed ones are recorded and reported as missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pretrainlab.cli import CONF_DIR, user_errors
+from pretrainlab.io import atomic_write_json, atomic_write_text
+from pretrainlab.run import provenance
+from pretrainlab.study.collect import collect_curves, collect_results, pretrain_failures
+from pretrainlab.study.plan import Job, expand, is_done, study_arms
+
+
+def _threads_per_job(launcher: dict[str, Any]) -> int | None:
+    """Split the cores between parallel jobs (oversubscription is brutal on small machines)."""
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs is None:
+        return None
+    cores = os.cpu_count() or 1
+    n_jobs = cores if n_jobs < 0 else n_jobs
+    return max(1, cores // max(1, n_jobs))
+
+
+def launch(jobs: list[Job], plan: Path, study_dir: Path, launcher_overrides: list[str],
+           threads: int | None) -> None:
+    """Run jobs as one Hydra multirun over ``job_id`` with the study's launcher."""
+    cmd = [sys.executable, "-m", "pretrainlab.study.job", "-m", f"plan={plan}",
+           "job_id=" + ",".join(str(j.id) for j in jobs), *launcher_overrides]
+    if threads:
+        cmd.append(f"threads={threads}")
+    env = {**os.environ, "PRETRAINLAB_STUDY_DIR": str(study_dir)}
+    subprocess.run(cmd, env=env, check=True)
+
+
+def study(cfg: DictConfig, study_dir: Path, launcher_overrides: list[str],
+          launcher: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.time()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    jobs = expand(cfg, study_dir)
+    plan = study_dir / "plan.json"
+    atomic_write_json(plan, {"study": cfg.study.name, "jobs": [j.to_dict() for j in jobs]})
+    atomic_write_text(study_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    threads = _threads_per_job(launcher)
+    for phase in ("pretrain", "probe"):
+        todo = [j for j in jobs if j.kind == phase and not is_done(j)]
+        done = sum(j.kind == phase for j in jobs) - len(todo)
+        print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
+        if todo:
+            launch(todo, plan, study_dir, launcher_overrides, threads)
+    from pretrainlab.study import report
+    from pretrainlab.study.stats import summarize
+
+    results, curves = collect_results(jobs), collect_curves(jobs)
+    atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
+    meta = {"name": cfg.study.name, "question": cfg.study.get("question"),
+            "arms": ", ".join(study_arms(cfg)), "seeds": list(cfg.study.seeds),
+            "baseline": "scratch" if cfg.study.get("baseline") else None,
+            "wall_time_s": round(time.time() - t0, 1), "git_commit": provenance()["git_commit"],
+            "pretraining_failures": pretrain_failures(jobs)}
+    paths = report.write_report(study_dir, results, curves, meta)
+    summary = summarize(results)
+    report.print_summary(summary)
+    if cfg.study.get("wandb", True):
+        _wandb_summary(cfg, study_dir, summary, paths)
+    ok = int((results["status"] == "ok").sum()) if len(results) else 0
+    print(f"[study] {ok}/{len(results)} probe runs ok in {time.time() - t0:.0f} s; "
+          f"report: {paths['report_html']}", flush=True)
+    return {"results": results, "summary": summary, "paths": paths}
+
+
+def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) -> None:
+    """One W&B run in the study's group holding the summary table and the plots."""
+    import wandb
+
+    from pretrainlab.loggers import wandb_mode
+
+    run = wandb.init(project=cfg.study.wandb_project, group=cfg.study.name, job_type="summary",
+                     name=f"{cfg.study.name}-summary", dir=str(study_dir),
+                     mode=wandb_mode("auto"), config=OmegaConf.to_container(cfg, resolve=True))
+    run.log({"summary": wandb.Table(dataframe=summary.reset_index(drop=True)),
+             **{f"plots/{k}": wandb.Image(str(p)) for k, p in paths.items()
+                if str(p).endswith(".png")}})
+    run.finish()
+
+
+@user_errors
+def _run(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    overrides = [o for o in hc.overrides.hydra
+                 if o.startswith(("hydra/launcher", "hydra.launcher"))]
+    launcher = OmegaConf.to_container(hc.launcher, resolve=True)
+    study(cfg, Path(cfg.study.dir), overrides, launcher)
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study")(_run)()
