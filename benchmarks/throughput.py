@@ -9,9 +9,9 @@ is reported (``--aggregate median`` to change). Paths:
 - bare_mlm / bare_clm: a bare PyTorch loop, same model, batches, loss, fused AdamW, clipping
 - hf_padded_mlm / hf_packed_mlm / hf_packed_clm: HF Trainer + DataCollatorForLanguageModeling
 
-    .venv/bin/python benchmarks/throughput.py [--encoder small] [--steps 10] [--warmup 3]
+    .venv/bin/python benchmarks/throughput.py [--encoder small] [--steps 8] [--warmup 2]
         [--rounds 2] [--paths a,b] [--device cpu|cuda] [--precision 32-true|bf16-mixed]
-        [--out FILE] [hydra overrides ...]
+        [--threads N] [--tune-malloc] [--out FILE] [hydra overrides ...]
 """
 
 from __future__ import annotations
@@ -34,28 +34,43 @@ from typing import Any
 import psutil
 import torch
 
-PATHS = ("pretrainlab_mlm", "pretrainlab_clm", "bare_mlm", "bare_clm", "hf_padded_mlm",
-         "hf_packed_mlm", "hf_packed_clm")
-RATIOS = {"mlm_vs_hf_packed": ("pretrainlab_mlm", "hf_packed_mlm"),
-          "mlm_vs_bare": ("pretrainlab_mlm", "bare_mlm"),
-          "clm_vs_bare": ("pretrainlab_clm", "bare_clm"),
-          "clm_vs_hf_packed": ("pretrainlab_clm", "hf_packed_clm")}
+PATHS = (
+    "pretrainlab_mlm",
+    "pretrainlab_clm",
+    "bare_mlm",
+    "bare_clm",
+    "hf_padded_mlm",
+    "hf_packed_mlm",
+    "hf_packed_clm",
+)
+RATIOS = {
+    "mlm_vs_hf_packed": ("pretrainlab_mlm", "hf_packed_mlm"),
+    "mlm_vs_bare": ("pretrainlab_mlm", "bare_mlm"),
+    "clm_vs_bare": ("pretrainlab_clm", "bare_clm"),
+    "clm_vs_hf_packed": ("pretrainlab_clm", "hf_packed_clm"),
+}
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--encoder", default="small", help="encoder preset (conf/encoder)")
-    p.add_argument("--steps", type=int, default=10, help="timed optimizer steps per path")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps before them (>= 1)")
+    p.add_argument("--steps", type=int, default=8, help="timed optimizer steps per path")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps before them (>= 1)")
     p.add_argument("--rounds", type=int, default=2, help="repeat every path this many times")
     p.add_argument("--aggregate", choices=("best", "median"), default="best")
     p.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   choices=("cpu", "cuda"))
+    p.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda")
+    )
     p.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed"))
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--tune-malloc",
+        action="store_true",
+        help="glibc: serve big buffers from the heap (no mmap/munmap churn per step)",
+    )
     p.add_argument("--out", type=Path, default=None, help="write the results JSON here")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.seq_len=64")
     args = p.parse_args(argv)
@@ -82,13 +97,33 @@ def quiet() -> None:
     datasets.logging.set_verbosity_error()
 
 
+def tune_malloc() -> bool:
+    """Raise glibc's mmap and trim thresholds to 1 GiB: the (B*T, V) logits and their
+    gradients are then reused from the heap instead of mapped, zero-filled and unmapped on
+    every step (page faults). Returns False where this is not glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return all(libc.mallopt(k, 1 << 30) == 1 for k in (m_mmap_threshold, m_trim_threshold))
+
+
 def compose(objective: str, args: argparse.Namespace, cache_dir: Path) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    overrides = [f"encoder={args.encoder}", f"objective={objective}", "logger=none",
-                 "trainer.enable_progress_bar=false", f"data.batch_size={args.batch_size}",
-                 f"paths.cache_dir={cache_dir}", *args.overrides]
+    overrides = [
+        f"encoder={args.encoder}",
+        f"objective={objective}",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"data.batch_size={args.batch_size}",
+        f"paths.cache_dir={cache_dir}",
+        *args.overrides,
+    ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose("pretrain", overrides=overrides)
 
@@ -100,13 +135,18 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     with open("/proc/cpuinfo", encoding="utf-8") as f:  # Linux: the marketing name
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    info = {"cpu": cpu, "cores_logical": os.cpu_count(),
-            "cores_physical": psutil.cpu_count(logical=False),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "pytorch_lightning": pytorch_lightning.__version__,
-            "python": platform.python_version(), "device": args.device,
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+    info = {
+        "cpu": cpu,
+        "cores_logical": os.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "pytorch_lightning": pytorch_lightning.__version__,
+        "python": platform.python_version(),
+        "device": args.device,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
     if args.device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -122,9 +162,16 @@ def build_data(cfg: Any, cache_dir: Path) -> tuple[Any, dict[str, Any]]:
 
     def prepare() -> Any:
         parts = pretrain_parts(cfg)
-        return prepare_pretraining_data(parts.corpus, parts.tokenizer, parts.seq_len, "blocks",
-                                        cfg.seed, parts.cache_dir, cfg.data.max_val_examples,
-                                        parts.batch_size)
+        return prepare_pretraining_data(
+            parts.corpus,
+            parts.tokenizer,
+            parts.seq_len,
+            "blocks",
+            cfg.seed,
+            parts.cache_dir,
+            cfg.data.max_val_examples,
+            parts.batch_size,
+        )
 
     t = time.perf_counter()
     data = prepare()
@@ -140,11 +187,18 @@ def build_data(cfg: Any, cache_dir: Path) -> tuple[Any, dict[str, Any]]:
         blocks = pack_blocks(tokens["train"], parts.seq_len, data.special_ids["cls"])
         tok_pack_s = time.perf_counter() - t
         n_tokens = sum(len(token_stream(tokens[s])) for s in tokens)
-    stats = {"train_blocks": int(blocks.shape[0]), "corpus_tokens": n_tokens,
-             "documents": data.stats["train_documents"], "vocab_size": len(data.tokenizer),
-             "fresh_build_s": fresh_s, "fresh_build_tokens_per_s": n_tokens / fresh_s,
-             "tokenize_pack_s": tok_pack_s, "tokenize_pack_tokens_per_s": n_tokens / tok_pack_s,
-             "cached_build_s": cached_s, "cached_build_under_2s": cached_s < 2.0}
+    stats = {
+        "train_blocks": int(blocks.shape[0]),
+        "corpus_tokens": n_tokens,
+        "documents": data.stats["train_documents"],
+        "vocab_size": len(data.tokenizer),
+        "fresh_build_s": fresh_s,
+        "fresh_build_tokens_per_s": n_tokens / fresh_s,
+        "tokenize_pack_s": tok_pack_s,
+        "tokenize_pack_tokens_per_s": n_tokens / tok_pack_s,
+        "cached_build_s": cached_s,
+        "cached_build_under_2s": cached_s < 2.0,
+    }
     return data, stats
 
 
@@ -170,6 +224,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.tune_malloc and not tune_malloc():
+        print("--tune-malloc: not glibc, ignored", flush=True)
     quiet()
     load_start = os.getloadavg()
     peak_dtype = torch.bfloat16 if args.precision.startswith("bf16") else torch.float32
@@ -181,10 +237,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data, data_stats = build_data(cfgs["mlm"], cache)
         parts = pretrain_parts(cfgs["mlm"])
         args.seq_len = parts.seq_len
-        print(f"data: {data_stats['corpus_tokens']} tokens, fresh build "
-              f"{data_stats['fresh_build_s']:.1f} s, tokenize+pack "
-              f"{data_stats['tokenize_pack_tokens_per_s']:.0f} tok/s, cached build "
-              f"{data_stats['cached_build_s']:.2f} s", flush=True)
+        print(
+            f"data: {data_stats['corpus_tokens']} tokens, fresh build "
+            f"{data_stats['fresh_build_s']:.1f} s, tokenize+pack "
+            f"{data_stats['tokenize_pack_tokens_per_s']:.0f} tok/s, cached build "
+            f"{data_stats['cached_build_s']:.2f} s",
+            flush=True,
+        )
         special = [data.special_ids[k] for k in ("cls", "sep", "pad")]
         hf_examples = {}
         if "hf_padded_mlm" in args.paths:
@@ -194,8 +253,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             hf_examples["packed_mlm"] = tp.hf_blocks(data.train, special, with_mask=True)
         if "hf_packed_clm" in args.paths:
             hf_examples["packed_clm"] = tp.hf_blocks(data.train, special, with_mask=False)
-        st = tp.Setting(parts=parts, data=data, warmup=args.warmup, steps=args.steps,
-                        device=args.device, precision=args.precision, workdir=root / "work")
+        st = tp.Setting(
+            parts=parts,
+            data=data,
+            warmup=args.warmup,
+            steps=args.steps,
+            device=args.device,
+            precision=args.precision,
+            workdir=root / "work",
+        )
         rounds: dict[str, list[dict]] = {p: [] for p in args.paths}
         peaks = []
         for r in range(args.rounds):
@@ -209,15 +275,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if args.device == "cuda":
                     res["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
                 rounds[name].append(res)
-                print(f"round {r + 1}/{args.rounds} {name:>16}: {res['tokens_per_s']:8.0f} tok/s"
-                      f"  ({res['step_s_median']:.3f} s/step median, "
-                      f"{res['page_faults_per_step']:.0f} page faults/step)", flush=True)
+                print(
+                    f"round {r + 1}/{args.rounds} {name:>16}: {res['tokens_per_s']:8.0f} tok/s"
+                    f"  ({res['step_s_median']:.3f} s/step median, "
+                    f"{res['page_faults_per_step']:.0f} page faults/step)",
+                    flush=True,
+                )
                 gc.collect()
     return summarise(args, rounds, peaks, data_stats, load_start)
 
 
-def summarise(args: argparse.Namespace, rounds: dict[str, list[dict]], peaks: list[float],
-              data_stats: dict[str, Any], load_start: tuple[float, ...]) -> dict[str, Any]:
+def summarise(
+    args: argparse.Namespace,
+    rounds: dict[str, list[dict]],
+    peaks: list[float],
+    data_stats: dict[str, Any],
+    load_start: tuple[float, ...],
+) -> dict[str, Any]:
     agg = max if args.aggregate == "best" else statistics.median
     peak = max(peaks)
     tps = {p: agg(r["tokens_per_s"] for r in rs) for p, rs in rounds.items()}
@@ -226,17 +300,26 @@ def summarise(args: argparse.Namespace, rounds: dict[str, list[dict]], peaks: li
     result = {
         "machine": {**machine(args), "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "settings": {"encoder": args.encoder, "seq_len": args.seq_len, "batch_size": args.batch_size,
-                     "warmup_steps": args.warmup, "timed_steps": args.steps,
-                     "rounds": args.rounds, "aggregate": f"{args.aggregate} of {args.rounds} "
-                     "rounds (paths in alternating order)", "device": args.device,
-                     "precision": args.precision, "overrides": args.overrides},
+        "settings": {
+            "encoder": args.encoder,
+            "seq_len": args.seq_len,
+            "batch_size": args.batch_size,
+            "warmup_steps": args.warmup,
+            "timed_steps": args.steps,
+            "rounds": args.rounds,
+            "aggregate": f"{args.aggregate} of {args.rounds} rounds (paths in alternating order)",
+            "device": args.device,
+            "precision": args.precision,
+            "tune_malloc": args.tune_malloc,
+            "overrides": args.overrides,
+        },
         "tokens_per_s": tps,
         "tokens_per_s_rounds": {p: [r["tokens_per_s"] for r in rs] for p, rs in rounds.items()},
         "step_s_median": {p: best[p]["step_s_median"] for p in rounds},
         "page_faults_per_step": {p: best[p]["page_faults_per_step"] for p in rounds},
-        "ratios": {k: (tps[a] / tps[b] if a in tps and b in tps else None)
-                   for k, (a, b) in RATIOS.items()},
+        "ratios": {
+            k: (tps[a] / tps[b] if a in tps and b in tps else None) for k, (a, b) in RATIOS.items()
+        },
         "mfu": {p: tps[p] * best[p]["flops_per_token"] / peak for p in rounds},
         "flops_per_token": {p: best[p]["flops_per_token"] for p in rounds},
         "matmul_peak_gflops": peak / 1e9,
@@ -260,18 +343,25 @@ def report(result: dict[str, Any]) -> str:
         rounds = ", ".join(f"{x:.0f}" for x in result["tokens_per_s_rounds"][p])
         lines.append(f"{p:<17}{v:>10.0f}{steps[p]:>9.3f}{mfu[p]:>8.1%}   {rounds}")
     if "nonpad_tokens_per_s" in result:
-        lines.append(f"{'  (non-pad)':<17}{result['nonpad_tokens_per_s']['hf_padded_mlm']:>10.0f}"
-                     f"   mean padded length {result['hf_padded_mean_seq_len']:.1f}")
+        lines.append(
+            f"{'  (non-pad)':<17}{result['nonpad_tokens_per_s']['hf_padded_mlm']:>10.0f}"
+            f"   mean padded length {result['hf_padded_mean_seq_len']:.1f}"
+        )
     lines.append(f"tokens/s: {result['settings']['aggregate']}")
-    lines.append("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items()
-                                        if v is not None))
+    lines.append(
+        "ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items() if v is not None)
+    )
     d = result["data"]
-    lines.append(f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s; peak RSS "
-                 f"{result['peak_rss_mb']:.0f} MB")
-    lines.append(f"data: {d['corpus_tokens']} tokens; fresh build {d['fresh_build_s']:.1f} s "
-                 f"({d['fresh_build_tokens_per_s']:.0f} tok/s); tokenize+pack "
-                 f"{d['tokenize_pack_tokens_per_s']:.0f} tok/s; cached build "
-                 f"{d['cached_build_s']:.2f} s (< 2 s: {d['cached_build_under_2s']})")
+    lines.append(
+        f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s; peak RSS "
+        f"{result['peak_rss_mb']:.0f} MB"
+    )
+    lines.append(
+        f"data: {d['corpus_tokens']} tokens; fresh build {d['fresh_build_s']:.1f} s "
+        f"({d['fresh_build_tokens_per_s']:.0f} tok/s); tokenize+pack "
+        f"{d['tokenize_pack_tokens_per_s']:.0f} tok/s; cached build "
+        f"{d['cached_build_s']:.2f} s (< 2 s: {d['cached_build_under_2s']})"
+    )
     return "\n".join(lines)
 
 

@@ -81,26 +81,44 @@ class StepClock:
         if len(self.ends) < w + s:
             raise RuntimeError(f"only {len(self.ends)} of {w + s} steps were recorded")
         elapsed = self.ends[w + s - 1] - self.ends[w - 1]
-        durations = [b - a for a, b in zip(self.ends[w - 1 : w + s - 1], self.ends[w : w + s])]
-        return {"tokens_per_s": sum(tokens[w : w + s]) / elapsed, "elapsed_s": elapsed,
-                "step_s_median": statistics.median(durations),
-                "page_faults_per_step": (self.faults[w + s - 1] - self.faults[w - 1]) / s}
+        durations = [
+            b - a for a, b in zip(self.ends[w - 1 : w + s - 1], self.ends[w : w + s], strict=True)
+        ]
+        return {
+            "tokens_per_s": sum(tokens[w : w + s]) / elapsed,
+            "elapsed_s": elapsed,
+            "step_s_median": statistics.median(durations),
+            "page_faults_per_step": (self.faults[w + s - 1] - self.faults[w - 1]) / s,
+        }
 
 
 def _objective(cfg: DictConfig, st: Setting) -> pl.LightningModule:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    return build(cfg.objective, encoder=st.parts.encoder, vocab_size=len(st.data.tokenizer),
-                 special_ids=st.data.special_ids, optim=st.parts.optim, seed=cfg.seed)
+    return build(
+        cfg.objective,
+        encoder=st.parts.encoder,
+        vocab_size=len(st.data.tokenizer),
+        special_ids=st.data.special_ids,
+        optim=st.parts.optim,
+        seed=cfg.seed,
+    )
 
 
 def _datamodule(cfg: DictConfig, st: Setting, objective: pl.LightningModule) -> PretrainDataModule:
-    return PretrainDataModule(st.data.train, st.data.val, objective.collate, st.parts.batch_size,
-                              cfg.seed, cfg.data.num_workers)
+    return PretrainDataModule(
+        st.data.train,
+        st.data.val,
+        objective.collate,
+        st.parts.batch_size,
+        cfg.seed,
+        cfg.data.num_workers,
+    )
 
 
 def _flops(st: Setting, objective: pl.LightningModule) -> float:
-    return st.parts.encoder.flops_per_token(st.parts.seq_len, len(st.data.tokenizer),
-                                            objective.predicted_fraction())
+    return st.parts.encoder.flops_per_token(
+        st.parts.seq_len, len(st.data.tokenizer), objective.predicted_fraction()
+    )
 
 
 # --- 1. pretrainlab: the real step through the Lightning Trainer -------------------------------
@@ -118,14 +136,26 @@ def run_pretrainlab(cfg: DictConfig, st: Setting) -> dict[str, Any]:
     objective = _objective(cfg, st)
     clock = StepClock(st.device, st.warmup, st.steps)
     every = cfg.trainer.log_every_n_steps
-    callbacks = [Throughput(_flops(st, objective), every),
-                 History(st.workdir / "history.csv", every), _LightningClock(clock)]
+    callbacks = [
+        Throughput(_flops(st, objective), every),
+        History(st.workdir / "history.csv", every),
+        _LightningClock(clock),
+    ]
     trainer_cfg = cfg.trainer.copy()
-    trainer_cfg.update(max_steps=st.total, limit_val_batches=0, enable_progress_bar=False,
-                       precision=st.precision,
-                       accelerator="gpu" if st.device == "cuda" else st.device)
-    trainer = build(trainer_cfg, logger=False, callbacks=callbacks, enable_checkpointing=False,
-                    default_root_dir=str(st.workdir))
+    trainer_cfg.update(
+        max_steps=st.total,
+        limit_val_batches=0,
+        enable_progress_bar=False,
+        precision=st.precision,
+        accelerator="gpu" if st.device == "cuda" else st.device,
+    )
+    trainer = build(
+        trainer_cfg,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        default_root_dir=str(st.workdir),
+    )
     trainer.fit(objective, datamodule=_datamodule(cfg, st, objective))
     n = st.parts.batch_size * st.parts.seq_len
     return {**clock.result([n] * st.total), "flops_per_token": _flops(st, objective)}
@@ -138,13 +168,17 @@ def run_bare(cfg: DictConfig, st: Setting) -> dict[str, Any]:
     loader = _datamodule(cfg, st, objective).train_dataloader()
     spec = objective.optim_spec
     params = [p for p in objective.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": spec.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps,
-                            fused=st.device in ("cpu", "cuda"))
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": spec.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(
+        groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=st.device in ("cpu", "cuda")
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(spec, st.total))
-    autocast = (torch.autocast(st.device, dtype=torch.bfloat16) if st.bf16
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(st.device, dtype=torch.bfloat16) if st.bf16 else contextlib.nullcontext()
+    )
     clock, batches = StepClock(st.device, st.warmup, st.steps), iter(loader)
     for _ in range(st.total):
         batch = {k: v.to(st.device, non_blocking=True) for k, v in next(batches).items()}
@@ -165,17 +199,27 @@ def hf_lines(docs: Any, tokenizer: Any, seq_len: int) -> list[dict[str, list[int
     """run_mlm.py --line_by_line: one document per line (like a WikiText paragraph), with
     [CLS]/[SEP], truncated to ``seq_len``; padding happens per batch in the collator."""
     lines = [" ".join(sentences) for sentences in docs["sentences"]]
-    enc = tokenizer(lines, truncation=True, max_length=seq_len, return_special_tokens_mask=True,
-                    return_token_type_ids=False, return_attention_mask=False)
-    return [{"input_ids": ids, "special_tokens_mask": m}
-            for ids, m in zip(enc["input_ids"], enc["special_tokens_mask"], strict=True)]
+    enc = tokenizer(
+        lines,
+        truncation=True,
+        max_length=seq_len,
+        return_special_tokens_mask=True,
+        return_token_type_ids=False,
+        return_attention_mask=False,
+    )
+    return [
+        {"input_ids": ids, "special_tokens_mask": m}
+        for ids, m in zip(enc["input_ids"], enc["special_tokens_mask"], strict=True)
+    ]
 
 
 def hf_blocks(blocks: torch.Tensor, special: list[int], with_mask: bool) -> list[dict]:
     """run_mlm.py / run_clm.py group_texts output: here the very blocks pretrainlab trains on."""
     is_special = torch.isin(blocks, torch.tensor(special))
-    return [{"input_ids": b, **({"special_tokens_mask": m} if with_mask else {})}
-            for b, m in zip(blocks.tolist(), is_special.long().tolist(), strict=True)]
+    return [
+        {"input_ids": b, **({"special_tokens_mask": m} if with_mask else {})}
+        for b, m in zip(blocks.tolist(), is_special.long().tolist(), strict=True)
+    ]
 
 
 class _CountingCollator:
@@ -206,22 +250,45 @@ def run_hf(cfg: DictConfig, st: Setting, examples: list[dict], causal: bool) -> 
     torch.manual_seed(cfg.seed)
     model = (BertLMHeadModel if causal else BertForMaskedLM)(config)
     mask_rate = float(cfg.objective.get("mask_rate", 0.15))
-    collator = _CountingCollator(DataCollatorForLanguageModeling(
-        tok, mlm=not causal, mlm_probability=mask_rate if not causal else None, seed=cfg.seed))
+    collator = _CountingCollator(
+        DataCollatorForLanguageModeling(
+            tok, mlm=not causal, mlm_probability=mask_rate if not causal else None, seed=cfg.seed
+        )
+    )
     args = TrainingArguments(
-        output_dir=str(st.workdir / "hf"), max_steps=st.total,
-        per_device_train_batch_size=st.parts.batch_size, learning_rate=spec.lr,
-        weight_decay=spec.weight_decay, adam_beta1=spec.betas[0], adam_beta2=spec.betas[1],
-        adam_epsilon=spec.eps, warmup_steps=spec.warmup_steps, lr_scheduler_type="linear",
-        max_grad_norm=1.0, optim="adamw_torch_fused", use_cpu=st.device == "cpu", bf16=st.bf16,
-        eval_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True,
-        logging_steps=cfg.trainer.log_every_n_steps, dataloader_drop_last=True,
-        dataloader_num_workers=cfg.data.num_workers, dataloader_pin_memory=st.device == "cuda",
-        remove_unused_columns=False, seed=cfg.seed,
+        output_dir=str(st.workdir / "hf"),
+        max_steps=st.total,
+        per_device_train_batch_size=st.parts.batch_size,
+        learning_rate=spec.lr,
+        weight_decay=spec.weight_decay,
+        adam_beta1=spec.betas[0],
+        adam_beta2=spec.betas[1],
+        adam_epsilon=spec.eps,
+        warmup_steps=spec.warmup_steps,
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        optim="adamw_torch_fused",
+        use_cpu=st.device == "cpu",
+        bf16=st.bf16,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        logging_steps=cfg.trainer.log_every_n_steps,
+        dataloader_drop_last=True,
+        dataloader_num_workers=cfg.data.num_workers,
+        dataloader_pin_memory=st.device == "cuda",
+        remove_unused_columns=False,
+        seed=cfg.seed,
     )
     clock = StepClock(st.device, st.warmup, st.steps)
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                      callbacks=[_HFClock(clock)])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=collator,
+        callbacks=[_HFClock(clock)],
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     out = clock.result(collator.positions)

@@ -15,17 +15,52 @@ PATHS = ["pretrainlab_mlm", "bare_mlm", "hf_padded_mlm"]
 
 def test_throughput_benchmark_smallest_mode(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--encoder", "tiny",
-           "--steps", "3", "--warmup", "1", "--rounds", "1", "--batch-size", "8",
-           "--threads", "1", "--device", "cpu", "--paths", ",".join(PATHS), "--out", str(out),
-           "corpus.num_words=20000", "tokenizer.vocab_size=1000", "data.seq_len=32",
-           "data.max_val_examples=8"]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=170,
-                          env={**os.environ, "WANDB_MODE": "disabled"})
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "throughput.py"),
+        "--encoder",
+        "tiny",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--rounds",
+        "1",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--paths",
+        ",".join(PATHS),
+        "--out",
+        str(out),
+        "corpus.num_words=20000",
+        "tokenizer.vocab_size=1000",
+        "data.seq_len=32",
+        "data.max_val_examples=8",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    for key in ("machine", "command", "tokens_per_s", "ratios", "mfu", "matmul_peak_gflops",
-                "peak_rss_mb", "data"):
+    for key in (
+        "machine",
+        "command",
+        "tokens_per_s",
+        "ratios",
+        "mfu",
+        "matmul_peak_gflops",
+        "peak_rss_mb",
+        "data",
+    ):
         assert key in result, key
     assert {"cpu", "cores_logical", "torch", "torch_threads"} <= set(result["machine"])
     assert set(result["tokens_per_s"]) == set(PATHS) == set(result["mfu"])

@@ -55,3 +55,14 @@ def pretrain_failures(jobs: list[Job]) -> list[dict]:
         if job.kind == "pretrain" and err.is_file():
             out.append({"run": job.run_dir, "error": read_json(err)["error"]})
     return out
+
+
+def load_study(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results, curves) of a finished or partial study directory, re-read from its runs."""
+    from pretrainlab.errors import PretrainlabError
+
+    plan = Path(study_dir) / "plan.json"
+    if not plan.is_file():
+        raise PretrainlabError(f"{study_dir} is not a study directory: it has no plan.json.")
+    jobs = [Job(**j) for j in read_json(plan)["jobs"]]
+    return collect_results(jobs), collect_curves(jobs)

@@ -39,10 +39,10 @@ def run_job(job: Job, threads: int | None) -> str:
     (run_dir / "error.json").unlink(missing_ok=True)
     if is_done(job):
         return "skipped"
+    if job.needs and not (Path(job.needs) / "metrics.json").is_file():
+        return "missing"  # its checkpoint failed: reported as missing, with that reason
     set_threads(threads)
     try:
-        if job.needs and not (Path(job.needs) / "metrics.json").is_file():
-            raise RuntimeError(f"its checkpoint {job.needs} did not finish")
         quiet = "trainer.enable_progress_bar=false" if job.kind == "pretrain" else "progress_bar=false"
         cfg = compose_config(job.kind, [*job.overrides, quiet])
         (pretrain if job.kind == "pretrain" else probe)(cfg, run_dir)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.io import atomic_write_json, atomic_write_text
 from pretrainlab.run import provenance
-from pretrainlab.study.collect import collect_curves, collect_results, pretrain_failures
+from pretrainlab.study.collect import load_study, pretrain_failures
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
 
 
@@ -63,7 +63,7 @@ def study(cfg: DictConfig, study_dir: Path, launcher_overrides: list[str],
     from pretrainlab.study import report
     from pretrainlab.study.stats import summarize
 
-    results, curves = collect_results(jobs), collect_curves(jobs)
+    results, curves = load_study(study_dir)
     atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
     meta = {"name": cfg.study.name, "question": cfg.study.get("question"),
             "arms": ", ".join(study_arms(cfg)), "seeds": list(cfg.study.seeds),

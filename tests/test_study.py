@@ -1,0 +1,73 @@
+"""A tiny study end to end through the sequential and joblib launchers; re-runs skip finished
+work; a failing run is recorded while the rest complete; reproduce matches."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pretrainlab.study.plan import expand
+from pretrainlab.study.reproduce import reproduce
+from pretrainlab.study.run import study
+from tests.conftest import TINY, compose_config
+
+
+def _study_cfg(tmp: Path, cache: Path, *extra: str):
+    pre = [o for o in TINY if not o.startswith("logger")] + [f"paths.cache_dir={cache}",
+                                                              "logger=none"]
+    probe = ["logger=none", f"paths.cache_dir={cache}", "probe.task.train_size=200",
+             "probe.task.dev_size=60", "probe.task.test_size=60"]
+    quoted = lambda xs: "[" + ",".join(f'"{x}"' for x in xs) + "]"  # noqa: E731
+    return compose_config("study", [
+        "study.name=tiny", f"study.dir={tmp}", "study.seeds=[0,1]", "study.tasks=[topic]",
+        "study.modes=[linear]", "study.budgets=[100]", "study.objectives=[mlm,clm]",
+        "study.wandb=false", f"study.pretrain_overrides={quoted(pre)}",
+        f"study.probe_overrides={quoted(probe)}", *extra])
+
+
+def _mtimes(study_dir: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in study_dir.rglob("result.json")}
+
+
+def test_every_experiment_expands(tmp_path):
+    for name in ("mlm_vs_clm", "nsp_ablation", "mask_rate", "task_weighting"):
+        cfg = compose_config("study", [f"experiment={name}", f"study.name={name}"])
+        jobs = expand(cfg, tmp_path)
+        assert {j.kind for j in jobs} == {"pretrain", "probe"}
+        for job in jobs:  # every job's overrides compose into a valid config
+            if job.id < 3 or job.kind == "pretrain":
+                compose_config(job.kind, job.overrides)
+
+
+def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):
+    cfg = _study_cfg(tmp_path, cache_dir,
+                     '+study.variants.bad=["objective=mlm","objective.mask_rate=2.0"]')
+    out = study(cfg, tmp_path, [], {})
+    for name in ("results.csv", "summary.csv", "comparisons.csv", "report.md", "report.html",
+                 "plan.json", "plots/pretraining_curves.png", "plots/probe_scores.png"):
+        assert (tmp_path / name).is_file(), name
+    results = pd.read_csv(tmp_path / "results.csv")
+    ok = results[results.status == "ok"]
+    assert set(ok.objective) == {"mlm", "clm", "scratch"} and len(ok) == 6
+    bad = results[results.objective == "bad"]
+    assert len(bad) == 2 and set(bad.status) == {"missing"}
+    assert (bad.error.str.contains("did not finish")).all()
+    assert "mask_rate" in (tmp_path / "report.md").read_text() or "bad" in (
+        tmp_path / "report.md").read_text()
+    assert len(out["summary"]) == 3
+    before = _mtimes(tmp_path)
+    study(cfg, tmp_path, [], {})  # everything finished is skipped
+    assert _mtimes(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_tiny_study_joblib_launcher(tmp_path, cache_dir):
+    cfg = _study_cfg(tmp_path, cache_dir)
+    study(cfg, tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], {"n_jobs": 2})
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert (results.status == "ok").all() and len(results) == 6
+
+
+def test_reproduce_matches_within_tolerance(pretrained):
+    rows = reproduce(pretrained["mlm"], rtol=0.01, atol=1e-4)
+    assert rows and all(r["ok"] for r in rows)
