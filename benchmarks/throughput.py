@@ -327,6 +327,9 @@ def summarise(
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "data": data_stats,
     }
+    notes = {p: rs[0]["workaround"] for p, rs in rounds.items() if rs[0].get("workaround")}
+    if notes:
+        result["workarounds"] = notes
     if "hf_padded_mlm" in rounds:
         rs = rounds["hf_padded_mlm"]
         result["nonpad_tokens_per_s"] = {"hf_padded_mlm": agg(r["nonpad_tokens_per_s"] for r in rs)}
@@ -348,9 +351,10 @@ def report(result: dict[str, Any]) -> str:
             f"   mean padded length {result['hf_padded_mean_seq_len']:.1f}"
         )
     lines.append(f"tokens/s: {result['settings']['aggregate']}")
-    lines.append(
-        "ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in result["ratios"].items() if v is not None)
-    )
+    for path, note in result.get("workarounds", {}).items():
+        lines.append(f"WORKAROUND in {path}: {note}")
+    ratios = [f"{k} {v:.2f}" for k, v in result["ratios"].items() if v is not None]
+    lines.append("ratios: " + (", ".join(ratios) or "n/a (a path of each pair was not run)"))
     d = result["data"]
     lines.append(
         f"matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s; peak RSS "

@@ -12,6 +12,7 @@ import contextlib
 import resource
 import statistics
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,17 +131,36 @@ class _LightningClock(pl.Callback):
         self.clock.tick()
 
 
-def run_pretrainlab(cfg: DictConfig, st: Setting) -> dict[str, Any]:
+BF16_CLIP_WORKAROUND = (
+    "bf16-mixed: Lightning's MixedPrecision plugin refuses gradient clipping with a fused "
+    "optimizer; the benchmark clips with torch.nn.utils.clip_grad_norm_ in "
+    "configure_gradient_clipping (no grad scaler in bf16, so this is exact)"
+)
+
+
+def _clip_directly(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+    if gradient_clip_val:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+
+
+def run_pretrainlab(cfg: DictConfig, st: Setting, run_callbacks: bool = True) -> dict[str, Any]:
     """As ``pretrain.pretrain`` builds it, minus logger, checkpointing and validation (the
-    Throughput and History callbacks stay: they are part of every real run)."""
+    Throughput and History callbacks stay: they are part of every real run; ``run_callbacks``
+    False drops them, to tell their cost from Lightning's own)."""
     objective = _objective(cfg, st)
+    workaround = None
+    overridden = type(objective).configure_gradient_clipping
+    if st.bf16 and overridden is pl.LightningModule.configure_gradient_clipping:
+        objective.configure_gradient_clipping = types.MethodType(_clip_directly, objective)
+        workaround = BF16_CLIP_WORKAROUND
     clock = StepClock(st.device, st.warmup, st.steps)
     every = cfg.trainer.log_every_n_steps
     callbacks = [
         Throughput(_flops(st, objective), every),
         History(st.workdir / "history.csv", every),
-        _LightningClock(clock),
     ]
+    callbacks = [*(callbacks if run_callbacks else []), _LightningClock(clock)]
     trainer_cfg = cfg.trainer.copy()
     trainer_cfg.update(
         max_steps=st.total,
@@ -158,7 +178,8 @@ def run_pretrainlab(cfg: DictConfig, st: Setting) -> dict[str, Any]:
     )
     trainer.fit(objective, datamodule=_datamodule(cfg, st, objective))
     n = st.parts.batch_size * st.parts.seq_len
-    return {**clock.result([n] * st.total), "flops_per_token": _flops(st, objective)}
+    out = {**clock.result([n] * st.total), "flops_per_token": _flops(st, objective)}
+    return {**out, "workaround": workaround} if workaround else out
 
 
 # --- 2. bare PyTorch: same model, batches, loss, optimizer, clipping ----------------------------
