@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import PreTrainedTokenizerFast
 
 from pretrainlab.data.corpus import Corpus, build_corpus
@@ -32,6 +33,14 @@ def special_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
     return ids
 
 
+def unigram_accuracy(examples: Any, n_special: int) -> float:
+    """Accuracy of always predicting the most frequent non-special token: the floor a masked-
+    or next-token accuracy must clear to show the model learned anything from context."""
+    ids = torch.cat([torch.as_tensor(x).flatten() for x in examples])
+    ids = ids[ids >= n_special]
+    return (torch.bincount(ids).max() / max(1, ids.numel())).item()
+
+
 def prepare_pretraining_data(corpus: Corpus, tokenizer_spec: TokenizerSpec, seq_len: int,
                              data_format: str, seed: int, cache_dir: str | os.PathLike,
                              max_val_examples: int, batch_size: int) -> PretrainData:
@@ -54,11 +63,13 @@ def prepare_pretraining_data(corpus: Corpus, tokenizer_spec: TokenizerSpec, seq_
             f"data.batch_size={batch_size}. Use a larger corpus (e.g. corpus.num_words) or a "
             "smaller data.batch_size / data.seq_len."
         )
+    stats_val = val if data_format == "blocks" else [torch.tensor(p["input_ids"]) for p in val]
     return PretrainData(
         tokenizer=tokenizer, train=train, val=val, special_ids=ids,
         data_hash=content_hash({"tokens": tokens_key, "seq_len": seq_len, "format": data_format,
                                 "seed": seed}),
         stats={"corpus": corpus.cache_key(), "tokenizer": tok_key, "vocab_size": len(tokenizer),
                "train_examples": len(train), "val_examples": len(val),
-               "train_documents": len(tokens["train"])},
+               "train_documents": len(tokens["train"]),
+               "unigram_acc": unigram_accuracy(stats_val, len(ids))},
     )
