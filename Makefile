@@ -35,7 +35,7 @@ pretrain: setup ## pretrain MLM on the embedded corpus (ARGS="objective=clm ..."
 	$(BIN)/pretrainlab pretrain $(ARGS)
 
 compare: setup ## the flagship study: MLM vs CLM (and NSP, MLM+NSP, scratch) on the embedded corpus
-	$(BIN)/pretrainlab study experiment=mlm_vs_clm $(ARGS)
+	$(BIN)/pretrainlab study experiment=mlm_vs_clm hydra/launcher=joblib $(ARGS)
 
 bench: setup ## throughput benchmark vs a bare PyTorch loop and the HF Trainer (writes JSON)
 	$(BIN)/python benchmarks/throughput.py --out outputs/bench/throughput.json $(ARGS)

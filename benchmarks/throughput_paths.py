@@ -116,6 +116,11 @@ def _datamodule(cfg: DictConfig, st: Setting, objective: pl.LightningModule) -> 
     )
 
 
+def _clip_value(cfg: DictConfig) -> float:
+    """The trainer config's gradient_clip_val (1.0 by default), used by every path."""
+    return float(cfg.trainer.get("gradient_clip_val") or 0.0)
+
+
 def _flops(st: Setting, objective: pl.LightningModule) -> float:
     return st.parts.encoder.flops_per_token(
         st.parts.seq_len, len(st.data.tokenizer), objective.predicted_fraction()
@@ -200,13 +205,15 @@ def run_bare(cfg: DictConfig, st: Setting) -> dict[str, Any]:
     autocast = (
         torch.autocast(st.device, dtype=torch.bfloat16) if st.bf16 else contextlib.nullcontext()
     )
+    clip = _clip_value(cfg)
     clock, batches = StepClock(st.device, st.warmup, st.steps), iter(loader)
     for _ in range(st.total):
         batch = {k: v.to(st.device, non_blocking=True) for k, v in next(batches).items()}
         with autocast:
             loss = objective.compute_loss(batch).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
@@ -287,7 +294,7 @@ def run_hf(cfg: DictConfig, st: Setting, examples: list[dict], causal: bool) -> 
         adam_epsilon=spec.eps,
         warmup_steps=spec.warmup_steps,
         lr_scheduler_type="linear",
-        max_grad_norm=1.0,
+        max_grad_norm=_clip_value(cfg),
         optim="adamw_torch_fused",
         use_cpu=st.device == "cpu",
         bf16=st.bf16,

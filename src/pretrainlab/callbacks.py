@@ -12,7 +12,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_text
 from pretrainlab.perf import matmul_peak_flops
 
@@ -26,6 +25,7 @@ class Throughput(pl.Callback):
     def __init__(self, flops_per_token: float, every: int):
         self.flops_per_token, self.every = flops_per_token, every
         self.tokens, self.t0, self.total_tokens, self.train_s = 0, None, 0, 0.0
+        self.window_s = 0.0
         self.peak: float | None = None
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -37,31 +37,48 @@ class Throughput(pl.Callback):
         if self.t0 is None:
             self.t0 = time.perf_counter()
 
+    def _pause(self) -> float:
+        """Seconds since the timer started (0 if stopped), and stop it."""
+        if self.t0 is None:
+            return 0.0
+        elapsed, self.t0 = time.perf_counter() - self.t0, None
+        return elapsed
+
+    def on_validation_start(self, trainer, module) -> None:
+        # validation and checkpointing are not training throughput
+        self.window_s += self._pause()
+
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.tokens += batch["input_ids"].numel()
         if trainer.global_step % self.every:
             return
         if module.device.type == "cuda":
             torch.cuda.synchronize()
-        dt = time.perf_counter() - self.t0
+        dt = self.window_s + self._pause()
         rate = self.tokens / dt
         self.total_tokens += self.tokens
         self.train_s += dt
-        module.log_dict({"train/tokens_per_s": rate,
-                         "train/mfu": rate * self.flops_per_token / self.peak},
-                        on_step=True, on_epoch=False)
-        self.tokens, self.t0 = 0, None
+        module.log_dict(
+            {"train/tokens_per_s": rate, "train/mfu": rate * self.flops_per_token / self.peak},
+            on_step=True,
+            on_epoch=False,
+        )
+        self.tokens, self.window_s = 0, 0.0
 
     def summary(self) -> dict[str, float]:
         rate = self.total_tokens / self.train_s if self.train_s else float("nan")
-        return {"train/tokens_per_s": rate,
-                "train/mfu": rate * self.flops_per_token / self.peak if self.peak else math.nan,
-                "matmul_peak_gflops": (self.peak or math.nan) / 1e9}
+        return {
+            "train/tokens_per_s": rate,
+            "train/mfu": rate * self.flops_per_token / self.peak if self.peak else math.nan,
+            "matmul_peak_gflops": (self.peak or math.nan) / 1e9,
+        }
 
 
 class History(pl.Callback):
     """Every logged scalar as ``step,name,value`` rows in ``RUN/history.csv`` (loss curves for
-    the study report, whatever logger is on). Also stops on a non-finite training loss."""
+    the study report, whatever logger is on). The rows travel in the checkpoint, so a resumed
+    run keeps the history of the steps before it (and rows logged after the last checkpoint
+    by a killed run are replaced, not duplicated)."""
 
     def __init__(self, path: Path, every: int):
         self.path, self.every, self.rows = path, every, []
@@ -73,12 +90,6 @@ class History(pl.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every == 0:
-            loss = float(outputs["loss"])
-            if not math.isfinite(loss):
-                raise PretrainlabError(
-                    f"the training loss became {loss} at step {trainer.global_step}: stopping. "
-                    "The last good checkpoint is kept; lower optim.lr or raise optim.warmup_steps."
-                )
             self._record(trainer, "train/")
 
     def on_validation_end(self, trainer, module) -> None:

@@ -7,6 +7,7 @@ accepted. Rules that concern one group live in that group's class (``__post_init
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,178 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
         return compose(name, overrides=overrides)
 
 
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A numeric config value and its accepted range (``None``: unbounded on that side)."""
+
+    key: str
+    kind: type  # int (bools refused) or float (ints accepted, must be finite)
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    nullable: bool = False
+
+    def accepted(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
+            text = f"{what} in {left}{self.low:g}, {self.high:g}{right}"
+        elif self.low is not None:
+            text = f"{what} {'>' if self.open_low else '>='} {self.low:g}"
+        else:
+            text = what
+        return text + (" or null" if self.nullable else "")
+
+    def ok(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.open_high else value <= self.high)
+
+
+# Every numeric knob of `pretrainlab pretrain` that has a range. The group classes check their
+# own values too; checking here first gives one message format and catches wrong types (a
+# string, a bool, null) before any constructor sees them.
+PRETRAIN_KNOBS = (
+    Knob("seed", int, 0),
+    Knob("threads", int, 1, 4096, nullable=True),
+    Knob("checkpoint_every", int, 1),
+    Knob("data.seq_len", int, 8, 1 << 16),
+    Knob("data.batch_size", int, 1, 1 << 20),
+    Knob("data.num_workers", int, 0, 1024),
+    Knob("data.max_val_examples", int, 1),
+    Knob("trainer.max_steps", int, 1),
+    Knob("trainer.log_every_n_steps", int, 1),
+    Knob("trainer.gradient_clip_val", float, 0, nullable=True),
+    Knob("optim.lr", float, 0, 1, open_low=True, open_high=True),
+    Knob("optim.weight_decay", float, 0, 1, open_high=True),
+    Knob("optim.eps", float, 0, 1, open_low=True, open_high=True),
+    Knob("optim.warmup_steps", int, 0),
+    Knob("encoder.layers", int, 1, 1024),
+    Knob("encoder.hidden", int, 1, 1 << 16),
+    Knob("encoder.heads", int, 1, 1024),
+    Knob("encoder.ffn", int, 1, 1 << 18),
+    Knob("encoder.max_positions", int, 8, 1 << 16),
+    Knob("encoder.dropout", float, 0, 1, open_high=True),
+    Knob("encoder.attention_dropout", float, 0, 1, open_high=True),
+    Knob("tokenizer.vocab_size", int, 64, 1_000_000),
+    Knob("tokenizer.min_frequency", int, 1),
+    Knob("corpus.num_words", int, 1000, 2_000_000_000),
+    Knob("corpus.val_fraction", float, 0, 0.5, open_low=True, open_high=True),
+    Knob("corpus.seed", int, 0),
+    Knob("objective.mask_rate", float, 0, 1, open_low=True, open_high=True),
+)
+
+
+def _select(cfg: DictConfig, key: str) -> Any:
+    """The value at ``key`` (``_ABSENT`` if the config has no such key); an interpolation that
+    cannot be resolved is a PretrainlabError naming the key."""
+    try:
+        return OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=True)
+    except Exception as err:
+        raise PretrainlabError(
+            f"{key} cannot be resolved: {type(err).__name__}: {str(err).splitlines()[0]}"
+        ) from None
+
+
+def check_knobs(cfg: DictConfig, knobs: tuple[Knob, ...]) -> None:
+    for knob in knobs:
+        value = _select(cfg, knob.key)
+        if value is _ABSENT:
+            continue
+        if not knob.ok(value):
+            raise PretrainlabError(
+                f"{knob.key}={value!r} is not valid: expected {knob.accepted()}."
+            )
+
+
+def _check_limit_val_batches(cfg: DictConfig) -> None:
+    value = _select(cfg, "trainer.limit_val_batches")
+    if value is _ABSENT or value is None:
+        return
+    ok = not isinstance(value, bool) and (
+        (isinstance(value, int) and value >= 1)
+        or (isinstance(value, float) and math.isfinite(value) and 0 < value <= 1)
+    )
+    if not ok:
+        raise PretrainlabError(
+            f"trainer.limit_val_batches={value!r} is not valid: expected an integer >= 1 "
+            "(batches) or a fraction in (0, 1]."
+        )
+
+
+def _check_val_check_interval(cfg: DictConfig) -> None:
+    value = _select(cfg, "trainer.val_check_interval")
+    if value is _ABSENT:
+        return
+    by_steps = _select(cfg, "trainer.check_val_every_n_epoch") in (None, _ABSENT)
+    ok = not isinstance(value, bool) and (
+        (isinstance(value, int) and value >= 1)
+        or (not by_steps and isinstance(value, float) and math.isfinite(value) and 0 < value <= 1)
+    )
+    if not ok:
+        accepted = (
+            "an integer >= 1 (steps; trainer.check_val_every_n_epoch is null)"
+            if by_steps
+            else "an integer >= 1 (batches) or a fraction of an epoch in (0, 1]"
+        )
+        raise PretrainlabError(
+            f"trainer.val_check_interval={value!r} is not valid: expected {accepted}."
+        )
+
+
+def _check_weights(cfg: DictConfig) -> None:
+    value = _select(cfg, "objective.weights")
+    if value is _ABSENT or value is None:
+        return
+    plain = OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
+    ok = (
+        isinstance(plain, dict)
+        and set(plain) == {"mlm", "nsp"}
+        and all(
+            not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+            for v in plain.values()
+        )
+        and sum(plain.values()) > 0
+    )
+    if not ok:
+        raise PretrainlabError(
+            f"objective.weights={plain!r} is not valid: expected {{mlm: w1, nsp: w2}} with "
+            "non-negative numbers, not both zero (BERT uses mlm: 1.0, nsp: 1.0)."
+        )
+
+
+def _check_betas(cfg: DictConfig) -> None:
+    value = _select(cfg, "optim.betas")
+    if value is _ABSENT:
+        return
+    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    ok = (
+        isinstance(plain, (list, tuple))
+        and len(plain) == 2
+        and all(
+            not isinstance(b, bool) and isinstance(b, (int, float)) and 0 <= b < 1 for b in plain
+        )
+    )
+    if not ok:
+        raise PretrainlabError(
+            f"optim.betas={plain!r} is not valid: expected two numbers in [0, 1), e.g. [0.9, 0.98]."
+        )
+
+
 def _int(cfg: DictConfig, key: str, low: int) -> int:
-    value = OmegaConf.select(cfg, key)
+    value = _select(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise PretrainlabError(f"{key}={value!r} is not valid: expected an integer >= {low}.")
     return value
@@ -73,6 +244,11 @@ class PretrainParts:
 
 def pretrain_parts(cfg: DictConfig) -> PretrainParts:
     """Validate and build everything cheap; fail here, before data or model work starts."""
+    check_knobs(cfg, PRETRAIN_KNOBS)
+    _check_limit_val_batches(cfg)
+    _check_val_check_interval(cfg)
+    _check_weights(cfg)
+    _check_betas(cfg)
     _int(cfg, "seed", 0)
     seq_len = _int(cfg, "data.seq_len", 8)
     batch_size = _int(cfg, "data.batch_size", 1)
@@ -88,7 +264,12 @@ def pretrain_parts(cfg: DictConfig) -> PretrainParts:
     objective_cls = get_class(cfg.objective._target_)
     objective_cls.validate(**{k: v for k, v in cfg.objective.items() if k != "_target_"})
     return PretrainParts(
-        encoder=encoder, optim=build(cfg.optim), tokenizer=build(cfg.tokenizer),
-        corpus=build(cfg.corpus), objective_cls=objective_cls, seq_len=seq_len,
-        batch_size=batch_size, cache_dir=Path(cfg.paths.cache_dir).expanduser(),
+        encoder=encoder,
+        optim=build(cfg.optim),
+        tokenizer=build(cfg.tokenizer),
+        corpus=build(cfg.corpus),
+        objective_cls=objective_cls,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        cache_dir=Path(cfg.paths.cache_dir).expanduser(),
     )

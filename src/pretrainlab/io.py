@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,9 +36,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            err.filename = str(path)  # a failed write() names no file: name the target
         raise
 
 
@@ -52,21 +57,40 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+def _discard(path: Path) -> None:
+    """Remove a folder without a window where a half-deleted copy sits under its name: rename
+    it aside first (atomic), then delete. Gone already (another process did it) is fine."""
+    aside = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old.tmp")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it into place only on success.
 
     A reader either sees no folder or a complete one; a failed build leaves nothing behind.
+    When the folder already exists (another process finished the same build first) the
+    existing one is kept, unless ``replace``: then the new folder takes its place (the old one
+    is renamed aside, the new one renamed in, the old one deleted).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
-        if path.exists():  # another process finished the same build first: keep theirs
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, path)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+        if replace:
+            _discard(path)
+        try:
+            os.rename(tmp, path)
+        except OSError as err:  # lost a race: the other build is complete, keep it
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not path.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -79,37 +103,110 @@ def content_hash(obj: Any, length: int = 12) -> str:
 
 
 MANIFEST = "_manifest.json"
+HASH_LIMIT = 64 << 20  # files up to this size are hashed in the manifest, larger ones sized
 
 
-def _sizes(folder: Path) -> dict[str, int]:
-    return {
-        str(p.relative_to(folder)): p.stat().st_size
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    }
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def cached_folder(target: str | os.PathLike, build: Callable[[Path], None],
-                  load: Callable[[Path], T]) -> T:
+def _files(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST]
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    """``relative path -> {"size", "sha256"}`` (sha256 only for files up to HASH_LIMIT)."""
+    out: dict[str, Any] = {}
+    for p in _files(folder):
+        size = p.stat().st_size
+        out[str(p.relative_to(folder))] = (
+            {"size": size, "sha256": _sha256(p)} if size <= HASH_LIMIT else {"size": size}
+        )
+    return out
+
+
+def verify_manifest(folder: str | os.PathLike) -> str | None:
+    """Why ``folder`` does not match its manifest (missing, extra, resized or changed files),
+    or None when it does. Manifests of older versions (``path -> size``) are checked by size."""
+    folder = Path(folder)
+    try:
+        expected = read_json(folder / MANIFEST)
+    except (OSError, ValueError) as err:
+        return f"no readable manifest ({err})"
+    if not isinstance(expected, dict):
+        return "the manifest is not a mapping"
+    present = {str(p.relative_to(folder)): p for p in _files(folder)}
+    if set(present) != set(expected):
+        missing = sorted(set(expected) - set(present))
+        extra = sorted(set(present) - set(expected))
+        return f"files differ from the manifest (missing {missing[:3]}, extra {extra[:3]})"
+    for name, entry in expected.items():
+        entry = {"size": entry} if isinstance(entry, int) else entry
+        if not isinstance(entry, dict) or present[name].stat().st_size != entry.get("size"):
+            return f"{name} has the wrong size"
+        if "sha256" in entry and _sha256(present[name]) != entry["sha256"]:
+            return f"{name} has the wrong content hash"
+    return None
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``.<name>.lock`` beside the entry: concurrent builders of the
+    same entry (parallel study jobs) wait for the first instead of building it twice. Where
+    the file system has no locks, builds still cannot clobber each other (atomic_dir)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def cached_folder(
+    target: str | os.PathLike, build: Callable[[Path], None], load: Callable[[Path], T]
+) -> T:
     """Return ``load(target)``, building the folder first on a miss.
 
     The build runs in a temporary folder renamed into place on success, and leaves a manifest
-    of file sizes; an entry whose files no longer match it (truncated, half-deleted) or that
-    fails to load is removed and rebuilt once, never read.
+    of file sizes and content hashes; an entry that does not match it (truncated, edited,
+    half-deleted) or that fails to load is removed and rebuilt once, never read. Processes
+    building the same entry at once take turns (a file lock); the second one loads the first
+    one's build.
     """
     target = Path(target)
     for attempt in range(2):
-        if not (target / MANIFEST).exists():
-            shutil.rmtree(target, ignore_errors=True)
-            with atomic_dir(target) as tmp:
-                build(tmp)
-                atomic_write_json(tmp / MANIFEST, _sizes(tmp))
+        if verify_manifest(target) is not None:
+            with _build_lock(target):
+                if verify_manifest(target) is not None:  # nobody fixed it while we waited
+                    _discard(target)
+                    with atomic_dir(target) as tmp:
+                        build(tmp)
+                        atomic_write_json(tmp / MANIFEST, _manifest(tmp))
+        identity = _identity(target)
         try:
-            if read_json(target / MANIFEST) != _sizes(target):
-                raise OSError(f"cache entry {target} does not match its manifest")
             return load(target)
         except Exception:
             if attempt:
                 raise
-            shutil.rmtree(target, ignore_errors=True)
+            with _build_lock(target):
+                if _identity(target) == identity:  # not replaced by another process meanwhile
+                    _discard(target)
     raise AssertionError("unreachable")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

@@ -26,16 +26,38 @@ def wandb_mode(mode: str = "auto") -> str:
     return "offline"
 
 
-def wandb_logger(*, save_dir: str | Path, project: str = "pretrainlab", name: str | None = None,
-                 group: str | None = None, tags: list[str] | None = None, mode: str = "auto",
-                 job_type: str = "pretrain", run_id: str | None = None) -> WandbLogger:
+def wandb_logger(
+    *,
+    save_dir: str | Path,
+    project: str = "pretrainlab",
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    mode: str = "auto",
+    job_type: str = "pretrain",
+    run_id: str | None = None,
+) -> WandbLogger:
     """A Lightning WandbLogger; ``run_id`` resumes the same W&B run instead of a duplicate."""
     return WandbLogger(
-        save_dir=str(save_dir), project=project, name=name, group=group, tags=list(tags or []),
-        mode=wandb_mode(mode), job_type=job_type, id=run_id, resume="allow" if run_id else None,
+        save_dir=str(save_dir),
+        project=project,
+        name=name,
+        group=group,
+        tags=list(tags or []),
+        mode=wandb_mode(mode),
+        job_type=job_type,
+        id=run_id,
+        resume="allow" if run_id else None,
         log_model=False,
     )
 
 
-def csv_logger(*, save_dir: str | Path, **_: object) -> CSVLogger:
-    return CSVLogger(save_dir=str(save_dir), name="csv", version="")
+def csv_logger(
+    *, save_dir: str | Path, flush_logs_every_n_steps: int = 100, **_: object
+) -> CSVLogger:
+    return CSVLogger(
+        save_dir=str(save_dir),
+        name="csv",
+        version="",
+        flush_logs_every_n_steps=flush_logs_every_n_steps,
+    )

@@ -25,3 +25,18 @@ def matmul_peak_flops(device: str = "cpu", dtype: torch.dtype = torch.float32) -
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
+
+
+def tune_allocator() -> None:
+    """Keep large freed buffers mapped (glibc): a CLM step's logits and their gradients are
+    ~100 MB, and returning them to the OS every step costs 10-25% of a CPU step in page faults
+    (measured in BENCHMARKS.md). No-op where glibc's mallopt is absent."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)

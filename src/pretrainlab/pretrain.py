@@ -2,25 +2,41 @@
 
 Build (validated config -> data -> objective), fit, export, record. The run directory holds
 run.json, metrics.json, history.csv, checkpoints/last.ckpt and hf/ (see README).
+
+Started again with the same command (the same ``hydra.run.dir``), a run resumes from
+``checkpoints/last.ckpt`` (saved every ``checkpoint_every`` steps and on SIGTERM): weights,
+optimizer, schedule, data position and RNG states, so it ends with the metrics an
+uninterrupted run would have (see :mod:`pretrainlab.faults`).
 """
 
 from __future__ import annotations
 
-import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from pretrainlab.callbacks import History, Throughput
 from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.config import build, pretrain_parts
 from pretrainlab.data.datamodule import PretrainDataModule
 from pretrainlab.data.prepare import prepare_pretraining_data
-from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.faults import (
+    PREEMPTED_EXIT,
+    AtomicCheckpointIO,
+    FiniteLoss,
+    LastCheckpoint,
+    Preemption,
+    RNGState,
+    check_writable,
+    disk_errors,
+)
+from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -29,67 +45,185 @@ LAST_CKPT = "checkpoints/last.ckpt"
 def _logger(cfg: DictConfig, run_dir: Path, name: str, record: RunRecord) -> Any:
     if not cfg.logger or "_target_" not in cfg.logger:
         return False
-    logger = build(cfg.logger, save_dir=run_dir, name=cfg.logger.get("name") or name,
-                   run_id=record.data.get("wandb_id"))
+    logger = build(
+        cfg.logger,
+        save_dir=run_dir,
+        name=cfg.logger.get("name") or name,
+        run_id=record.data.get("wandb_id"),
+    )
     if hasattr(logger, "experiment") and hasattr(logger.experiment, "id"):
-        record.update(wandb_id=logger.experiment.id, wandb_dir=str(logger.experiment.dir),
-                      wandb_group=cfg.logger.get("group"))
+        record.update(
+            wandb_id=logger.experiment.id,
+            wandb_dir=str(logger.experiment.dir),
+            wandb_group=cfg.logger.get("group"),
+        )
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return logger
 
 
 def export_hf(objective: pl.LightningModule, tokenizer: Any, folder: Path) -> None:
-    """save_pretrained (safetensors) of the model with its head, plus the tokenizer."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    with atomic_dir(folder) as tmp:
-        objective.model.save_pretrained(str(tmp))
+    """save_pretrained (safetensors) of the model with its head, plus the tokenizer. Built
+    aside and renamed into place: an earlier export stays whole until the new one is."""
+    with atomic_dir(folder, replace=True) as tmp:
+        objective.model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
+
+
+def _check_resume(
+    last: Path, objective: pl.LightningModule, record: RunRecord, data_hash: str
+) -> None:
+    """A run folder holding a checkpoint resumes only the same run: same model config and
+    data. Anything else is one clear error, not a shape mismatch deep inside Lightning."""
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise PretrainlabError(
+            f"{last} cannot be read ({type(err).__name__}: {str(err)[:200]}). Delete it to "
+            "start this run over, or pick a new hydra.run.dir."
+        ) from None
+    saved = ckpt.get("hyper_parameters", {})
+    now = dict(objective.hparams)
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    old_hash = record.data.get("data_hash")
+    if diff or (old_hash and old_hash != data_hash):
+        what = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:4]) or (
+            f"data_hash {old_hash} -> {data_hash}"
+        )
+        raise PretrainlabError(
+            f"{last.parent.parent} holds a checkpoint of another config ({what}): resuming it "
+            "would mix two runs. Use the original overrides to resume, or a new hydra.run.dir."
+        )
 
 
 def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     parts = pretrain_parts(cfg)
+    run_dir = Path(run_dir)
+    check_writable(run_dir)
+    with disk_errors(run_dir):
+        return _pretrain(cfg, run_dir, parts)
+
+
+def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, float] | None:
+    """The saved metrics when this exact config already completed in ``run_dir`` (the same
+    command run again: nothing to redo, nothing to overwrite)."""
+    try:
+        same = (run_dir / "config.yaml").read_text(encoding="utf-8") == config_text
+        if same and record.data.get("status") == "completed":
+            return read_json(run_dir / "metrics.json")
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     record = RunRecord(run_dir)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    config_text = OmegaConf.to_yaml(cfg, resolve=True)
+    if (done := _finished(run_dir, record, config_text)) is not None:
+        print(
+            f"pretrainlab: {run_dir} already completed this config; nothing to do.", file=sys.stderr
+        )
+        return done
     data = prepare_pretraining_data(
-        parts.corpus, parts.tokenizer, parts.seq_len, parts.objective_cls.data_format, cfg.seed,
-        parts.cache_dir, cfg.data.max_val_examples, parts.batch_size,
+        parts.corpus,
+        parts.tokenizer,
+        parts.seq_len,
+        parts.objective_cls.data_format,
+        cfg.seed,
+        parts.cache_dir,
+        cfg.data.max_val_examples,
+        parts.batch_size,
     )
-    objective = build(cfg.objective, encoder=parts.encoder, vocab_size=len(data.tokenizer),
-                      special_ids=data.special_ids, optim=parts.optim, seed=cfg.seed)
-    record.start(objective=objective.name, seed=cfg.seed, encoder=parts.encoder.name,
-                 corpus=parts.corpus.name, data_hash=data.data_hash, data=data.stats,
-                 causal=objective.causal, uses_segments=objective.uses_segments,
-                 parameters=sum(p.numel() for p in objective.parameters()))
-    datamodule = PretrainDataModule(data.train, data.val, objective.collate, parts.batch_size,
-                                    cfg.seed, cfg.data.num_workers)
-    every = cfg.trainer.log_every_n_steps
-    throughput = Throughput(parts.encoder.flops_per_token(
-        parts.seq_len, len(data.tokenizer), objective.predicted_fraction()), every)
-    callbacks = [
-        throughput, History(run_dir / "history.csv", every),
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                        every_n_train_steps=cfg.checkpoint_every),
-    ]
-    trainer = build(cfg.trainer, logger=_logger(cfg, run_dir, f"{objective.name}-s{cfg.seed}",
-                                                record),
-                    callbacks=callbacks, default_root_dir=str(run_dir))
+    objective = build(
+        cfg.objective,
+        encoder=parts.encoder,
+        vocab_size=len(data.tokenizer),
+        special_ids=data.special_ids,
+        optim=parts.optim,
+        seed=cfg.seed,
+    )
     last = run_dir / LAST_CKPT
+    for stale in last.parent.glob(f".{last.name}.*.tmp"):  # a write cut short by a kill
+        stale.unlink(missing_ok=True)
+    if last.exists():
+        _check_resume(last, objective, record, data.data_hash)
+    atomic_write_text(run_dir / "config.yaml", config_text)
+    record.start(
+        objective=objective.name,
+        seed=cfg.seed,
+        encoder=parts.encoder.name,
+        corpus=parts.corpus.name,
+        data_hash=data.data_hash,
+        data=data.stats,
+        causal=objective.causal,
+        uses_segments=objective.uses_segments,
+        parameters=sum(p.numel() for p in objective.parameters()),
+        resumed_from_step=_step(last) if last.exists() else None,
+    )
+    datamodule = PretrainDataModule(
+        data.train, data.val, objective.collate, parts.batch_size, cfg.seed, cfg.data.num_workers
+    )
+    every = cfg.trainer.log_every_n_steps
+    throughput = Throughput(
+        parts.encoder.flops_per_token(
+            parts.seq_len, len(data.tokenizer), objective.predicted_fraction()
+        ),
+        every,
+    )
+    preemption = Preemption(last)
+    callbacks = [
+        throughput,
+        FiniteLoss(every, cfg.checkpoint_every),  # before anything that records or saves
+        History(run_dir / "history.csv", every),
+        RNGState(cfg.seed),
+        preemption,
+        LastCheckpoint(last, cfg.checkpoint_every),
+    ]
+    trainer = build(
+        cfg.trainer,
+        logger=_logger(cfg, run_dir, f"{objective.name}-s{cfg.seed}", record),
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
     try:
-        trainer.fit(objective, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+        trainer.fit(
+            objective,
+            datamodule=datamodule,
+            ckpt_path=str(last) if last.exists() else None,
+            weights_only=True,
+        )
         final = trainer.validate(objective, datamodule=datamodule, verbose=False)[0]
         metrics = {k: float(v) for k, v in final.items()}
         metrics.update(throughput.summary(), steps=trainer.global_step)
+        metrics["baseline/unigram_acc"] = data.stats["unigram_acc"]
         if trainer.is_global_zero:
             export_hf(objective, data.tokenizer, run_dir / "hf")
             atomic_write_json(run_dir / "metrics.json", metrics)
             record.finish("completed")
         return metrics
+    except SIGTERMException:
+        saved = _step(last) if last.exists() else None
+        where = (
+            f"{last} holds step {saved}"
+            if saved is not None
+            else "no checkpoint was saved yet: it starts over"
+        )
+        record.finish("preempted", error=f"SIGTERM at step {trainer.global_step}; {where}")
+        print(
+            f"pretrainlab: stopped by SIGTERM at step {trainer.global_step}; {where}. Run the "
+            "same command to resume.",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(PREEMPTED_EXIT) from None
     except BaseException as err:
-        record.finish("failed", error=f"{type(err).__name__}: {err}")
+        if preemption.handed_over:  # submitit requeues the job; it resumes from last.ckpt
+            record.finish("preempted", error=f"requeued at step {preemption.saved_step}")
+        else:
+            record.finish("failed", error=f"{type(err).__name__}: {err}")
         raise
     finally:
         if trainer.logger:
@@ -100,6 +234,15 @@ def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
             wandb.finish()
 
 
+def _step(ckpt: Path) -> int | None:
+    try:
+        return int(
+            torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+        )
+    except Exception:
+        return None
+
+
 @user_errors
 def _run(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
@@ -108,7 +251,41 @@ def _run(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
 
+def _preflight(argv: list[str]) -> None:
+    """Hydra creates the run folder and writes .hydra/ before ``_run`` starts, and reports a
+    failure there as a traceback: check the output folder first and say it in one line."""
+    if any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i") for a in argv):
+        return  # prints a config or help: writes nothing
+    sweep = "-m" in argv or "--multirun" in argv
+    key = "hydra.sweep.dir=" if sweep else "hydra.run.dir="
+    given = [a.split("=", 1)[1] for a in argv if a.startswith((key, f"+{key}", f"++{key}"))]
+    folder = Path(given[-1] if given else "outputs").expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if existing.is_dir():
+            import tempfile
+
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        elif existing == folder:
+            raise NotADirectoryError(20, "Not a directory", str(folder))
+    except OSError as err:
+        from pretrainlab.faults import DISK_ERRNOS
+
+        reason = DISK_ERRNOS.get(err.errno or -1, err.strerror)
+        print(
+            f"pretrainlab: error: cannot create the run folder {str(folder)!r}: {reason} "
+            f"({err.strerror}, at {str(existing)!r}). Pick a writable "
+            f"{key.rstrip('=')}.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
 def main() -> None:
     import hydra
 
+    _preflight(sys.argv[1:])
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="pretrain")(_run)()

@@ -427,6 +427,21 @@ def _iter_parquet(file: str, text_field: str, batch_size: int = 1024) -> Iterato
             row += 1
 
 
+def _readable(file: str, docs: Iterator[dict]) -> Iterator[dict]:
+    """``docs`` with an unreadable or non-UTF-8 file reported as one PretrainlabError."""
+    try:
+        yield from docs
+    except UnicodeDecodeError as e:
+        raise PretrainlabError(
+            f"Corpus file {file!r} is not UTF-8 text ({e.reason} at byte {e.start}); convert "
+            "it to UTF-8 or leave it out of corpus.paths."
+        ) from None
+    except OSError as e:
+        raise PretrainlabError(
+            f"Corpus file {file!r} cannot be read ({e.strerror or e}); check its permissions."
+        ) from None
+
+
 def iter_text_files(
     paths: list[str] | str, doc_boundary: str = "blank_line", text_field: str = "text"
 ) -> Iterator[dict]:
@@ -450,7 +465,7 @@ def iter_text_files(
             docs = _iter_jsonl(file, text_field)
         else:
             docs = _iter_parquet(file, text_field)
-        for doc in docs:
+        for doc in _readable(file, docs):
             count += 1
             yield doc
     if count == 0:

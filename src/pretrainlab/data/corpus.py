@@ -3,6 +3,10 @@
 A corpus yields documents ``{"doc_id": str, "sentences": list[str]}`` per split ("train",
 "validation"). :func:`build_corpus` materialises them once into an Arrow ``DatasetDict`` under a
 folder named by a hash of the corpus fingerprint, so a second build is a memory-mapped load.
+
+The file-based corpora (WikiText, text files) also take ``streaming=True``: then nothing is
+materialised; :mod:`pretrainlab.data.streaming` reads, tokenizes and packs the documents on
+the fly with bounded memory (for corpora that do not fit in RAM).
 """
 
 from __future__ import annotations
@@ -66,8 +70,12 @@ class SyntheticCorpus(Corpus):
         self._docs: list[dict] | None = None
 
     def fingerprint(self) -> dict:
-        return {"kind": "synthetic", "num_words": self.num_words, "seed": self.seed,
-                "val_fraction": self.val_fraction}
+        return {
+            "kind": "synthetic",
+            "num_words": self.num_words,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+        }
 
     def documents(self, split: str) -> Iterator[dict]:
         from pretrainlab.data.synthetic import generate_documents
@@ -79,16 +87,64 @@ class SyntheticCorpus(Corpus):
                 yield {"doc_id": doc["doc_id"], "sentences": doc["sentences"]}
 
 
+class StreamingOptions:
+    """``streaming``, ``tokenizer_docs`` and ``shuffle_buffer`` of the file-based corpora.
+
+    They decide how the corpus is read, not what it holds: they stay out of the fingerprint,
+    so the Arrow cache of a non-streaming build is keyed as before.
+    """
+
+    streaming: bool = False
+    tokenizer_docs: int | None = None  # train the tokenizer on the first N documents (None: all)
+    shuffle_buffer: int = 10_000  # blocks held for shuffling in streaming mode (0/1: in order)
+
+    def _set_streaming(
+        self, streaming: bool, tokenizer_docs: int | None, shuffle_buffer: int
+    ) -> None:
+        if not isinstance(streaming, bool):
+            raise PretrainlabError(
+                f"corpus.streaming={streaming!r} is not valid: expected true or false."
+            )
+        if tokenizer_docs is not None and (
+            isinstance(tokenizer_docs, bool)
+            or not isinstance(tokenizer_docs, int)
+            or tokenizer_docs < 1
+        ):
+            raise PretrainlabError(
+                f"corpus.tokenizer_docs={tokenizer_docs!r} is not valid: expected an integer "
+                ">= 1 (train the tokenizer on that many documents) or null (all documents)."
+            )
+        if (
+            isinstance(shuffle_buffer, bool)
+            or not isinstance(shuffle_buffer, int)
+            or (shuffle_buffer < 0)
+        ):
+            raise PretrainlabError(
+                f"corpus.shuffle_buffer={shuffle_buffer!r} is not valid: expected an integer "
+                ">= 0 (blocks held for shuffling; 0 or 1 keeps the corpus order)."
+            )
+        self.streaming, self.tokenizer_docs = streaming, tokenizer_docs
+        self.shuffle_buffer = shuffle_buffer
+
+
 def _file_identity(paths: list[str]) -> list[list]:
     """Path, size and mtime of each file: a cheap content identity for the cache key."""
     return [[p, os.path.getsize(p), int(os.path.getmtime(p))] for p in paths]
 
 
-class WikiTextCorpus(Corpus):
+class WikiTextCorpus(StreamingOptions, Corpus):
     """WikiText-2/103 from its release files (``path``), or from the hub when ``path`` is null."""
 
-    def __init__(self, name: str = "wikitext2", path: str | None = None,
-                 hub_config: str = "wikitext-2-raw-v1"):
+    def __init__(
+        self,
+        name: str = "wikitext2",
+        path: str | None = None,
+        hub_config: str = "wikitext-2-raw-v1",
+        streaming: bool = False,
+        tokenizer_docs: int | None = None,
+        shuffle_buffer: int = 10_000,
+    ):
+        self._set_streaming(streaming, tokenizer_docs, shuffle_buffer)
         self.name, self.path, self.hub_config = name, path, hub_config
         if path is not None and not Path(path).is_dir():
             raise PretrainlabError(
@@ -112,22 +168,42 @@ class WikiTextCorpus(Corpus):
             yield from corpora.iter_wikitext(self.path, split)
 
 
-class TextFilesCorpus(Corpus):
+class TextFilesCorpus(StreamingOptions, Corpus):
     """Any ``.txt`` / ``.jsonl`` / ``.parquet`` files (paths or globs), split by document."""
 
-    def __init__(self, paths: list[str] | str, doc_boundary: str = "blank_line",
-                 text_field: str = "text", val_fraction: float = 0.05, seed: int = 0,
-                 name: str = "text_files"):
+    def __init__(
+        self,
+        paths: list[str] | str,
+        doc_boundary: str = "blank_line",
+        text_field: str = "text",
+        val_fraction: float = 0.05,
+        seed: int = 0,
+        name: str = "text_files",
+        streaming: bool = False,
+        tokenizer_docs: int | None = None,
+        shuffle_buffer: int = 10_000,
+    ):
         _check_fraction(val_fraction)
+        self._set_streaming(streaming, tokenizer_docs, shuffle_buffer)
         self.name, self.doc_boundary, self.text_field = name, doc_boundary, text_field
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         self.val_fraction, self.seed = val_fraction, seed
 
     def fingerprint(self) -> dict:
-        files = sorted({f for p in self.paths for f in glob.glob(p)})
-        return {"kind": "text_files", "files": _file_identity(files), "seed": self.seed,
-                "doc_boundary": self.doc_boundary, "text_field": self.text_field,
-                "val_fraction": self.val_fraction}
+        from pretrainlab.data.corpora import _expand_paths
+
+        # The files exactly as documents() reads them, in its order (it decides which
+        # documents are held out): a missing file or a glob matching nothing fails here,
+        # before anything is cached.
+        files = _expand_paths(self.paths)
+        return {
+            "kind": "text_files",
+            "files": _file_identity(files),
+            "seed": self.seed,
+            "doc_boundary": self.doc_boundary,
+            "text_field": self.text_field,
+            "val_fraction": self.val_fraction,
+        }
 
     def documents(self, split: str) -> Iterator[dict]:
         from pretrainlab.data import corpora
@@ -140,30 +216,76 @@ class TextFilesCorpus(Corpus):
 
 def _split_dataset(corpus: Corpus, split: str, tmp: str) -> datasets.Dataset:
     features = datasets.Features(
-        {"doc_id": datasets.Value("string"), "sentences": datasets.Sequence(datasets.Value("string"))}
+        {
+            "doc_id": datasets.Value("string"),
+            "sentences": datasets.Sequence(datasets.Value("string")),
+        }
     )
 
+    yielded = 0
+
     def gen():
+        nonlocal yielded
         for doc in corpus.documents(split):
             sentences = [s for s in doc["sentences"] if s.strip()]
             if sentences:
+                yielded += 1
                 yield {"doc_id": str(doc["doc_id"]), "sentences": sentences}
 
     # from_generator streams documents to Arrow on disk: memory stays bounded for big corpora.
-    return datasets.Dataset.from_generator(gen, features=features, cache_dir=tmp,
-                                           fingerprint=f"{corpus.cache_key()}-{split}")
+    try:
+        return datasets.Dataset.from_generator(
+            gen, features=features, cache_dir=tmp, fingerprint=f"{corpus.cache_key()}-{split}"
+        )
+    except ValueError:
+        if yielded:
+            raise
+        # datasets refuses a generator that yields nothing ("corresponds to no data"): an
+        # empty split is an empty table here, and build_corpus names the empty split
+        return datasets.Dataset.from_dict({"doc_id": [], "sentences": []}, features=features)
+
+
+def _user_error(err: BaseException) -> PretrainlabError | None:
+    """The PretrainlabError behind ``err`` (``datasets`` wraps what a generator raises in its
+    own DatasetGenerationError), or None."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, PretrainlabError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def build_corpus(corpus: Corpus, cache_dir: str | os.PathLike) -> datasets.DatasetDict:
-    """Load the corpus from its cache, building it first on a miss."""
+    """Load the corpus from its cache, building it first on a miss. A failed build (bad input
+    found while reading) raises its PretrainlabError and leaves no cache entry behind."""
 
     def build(folder: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            dd = datasets.DatasetDict({s: _split_dataset(corpus, s, tmp) for s in SPLITS})
+            try:
+                dd = datasets.DatasetDict({s: _split_dataset(corpus, s, tmp) for s in SPLITS})
+            except Exception as err:
+                cause = _user_error(err)
+                if cause is None or cause is err:
+                    raise
+                raise cause from None
             if len(dd["train"]) == 0:
                 raise PretrainlabError(
                     f"corpus {corpus.name!r} is empty: no document with text was found in its "
                     "train split. Check the corpus path/globs and the document boundary rule."
+                )
+            if len(dd["validation"]) == 0:  # (datasets cannot load an empty split back either)
+                why = (
+                    f"corpus.val_fraction={corpus.val_fraction} held out none of its "
+                    f"{len(dd['train'])} documents; use more documents or a larger "
+                    "corpus.val_fraction"
+                    if hasattr(corpus, "val_fraction")
+                    else "its validation source holds no text (WikiText: wiki.valid.tokens)"
+                )
+                raise PretrainlabError(
+                    f"corpus {corpus.name!r} has no validation document: {why}. Pretraining "
+                    "validates on held-out documents."
                 )
             dd.save_to_disk(str(folder))
 

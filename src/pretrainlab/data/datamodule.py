@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from pretrainlab.errors import PretrainlabError
+
 
 class Indexed(Dataset):
     """Yields ``(index, example)`` so collators can derive per-example randomness from the
@@ -26,39 +28,125 @@ class Indexed(Dataset):
 
 class EpochPermutationSampler(Sampler[int]):
     """A seeded permutation per epoch (Lightning calls ``set_epoch``), reproducible by
-    construction: epoch ``e`` always visits the same order for the same seed."""
+    construction: epoch ``e`` always visits the same order for the same seed.
+
+    ``resume(epoch, skip)`` makes the next pass over ``epoch`` start after its first ``skip``
+    examples (a run resumed from a mid-epoch checkpoint); ``len`` stays the full epoch, as
+    Lightning counts the batches already done."""
 
     def __init__(self, n: int, seed: int):
         self.n, self.seed, self.epoch = n, seed, 0
+        self.skipped = 0  # examples skipped at the start of the current pass
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume(self, epoch: int, skip: int) -> None:
+        self.epoch, self._resume = epoch, (epoch, skip)
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self) -> Iterator[int]:
+        skip, self._resume = (
+            (self._resume[1] if self._resume and self._resume[0] == self.epoch else 0),
+            None,
+        )
+        self.skipped = skip
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return iter(torch.randperm(self.n, generator=g)[skip:].tolist())
+
+
+class ResumableLoader(DataLoader):
+    """A training DataLoader Lightning can checkpoint (it saves ``state_dict`` with the loops
+    and calls ``load_state_dict`` before the first batch of a resumed run): the epoch and how
+    many examples of it were consumed, so a resumed run sees exactly the batches an
+    uninterrupted one would. Lightning does not prefetch from a sized loader, so batches
+    yielded here are batches trained on."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._batches = 0  # yielded in the current pass (after the skipped ones)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._counted(super().__iter__())
+
+    def _counted(self, batches: Iterator[Any]) -> Iterator[Any]:
+        self._batches = 0
+        for batch in batches:
+            self._batches += 1
+            yield batch
+
+    def _permutation(self) -> EpochPermutationSampler | None:
+        """Our sampler, or None where Lightning replaced it (a distributed sampler under DDP:
+        that run restarts its epoch's order on resume, with Lightning's warning)."""
+        return self.sampler if isinstance(self.sampler, EpochPermutationSampler) else None
+
+    def state_dict(self) -> dict[str, int]:
+        sampler = self._permutation()
+        if sampler is None:
+            return {}
+        return {
+            "epoch": sampler.epoch,
+            "n": sampler.n,
+            "seed": sampler.seed,
+            "examples": sampler.skipped + self._batches * self.batch_size,
+        }
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler = self._permutation()
+        if not state or sampler is None:
+            return
+        if (state.get("n"), state.get("seed")) != (sampler.n, sampler.seed):
+            raise PretrainlabError(
+                f"the checkpoint was trained on other data ({state.get('n')} examples, seed "
+                f"{state.get('seed')}; now {sampler.n}, seed {sampler.seed}): resuming "
+                "would not see the same batches. Use the original config or a new run directory."
+            )
+        epoch, examples = state["epoch"], state["examples"]
+        if examples >= len(self) * self.batch_size:  # saved on the last batch of an epoch
+            epoch, examples = epoch + 1, 0
+        sampler.resume(epoch, examples)
 
 
 class PretrainDataModule(pl.LightningDataModule):
-    def __init__(self, train: Sequence[Any], val: Sequence[Any], collate: Callable,
-                 batch_size: int, seed: int, num_workers: int = 0):
+    def __init__(
+        self,
+        train: Sequence[Any],
+        val: Sequence[Any],
+        collate: Callable,
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+    ):
         super().__init__()
         self.train, self.val, self.collate = Indexed(train), Indexed(val), collate
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
 
-    def _loader(self, data: Indexed, sampler: Sampler | None, drop_last: bool) -> DataLoader:
-        return DataLoader(
-            data, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate,
-            drop_last=drop_last, num_workers=self.num_workers,
+    def _loader(
+        self,
+        data: Indexed,
+        sampler: Sampler | None,
+        drop_last: bool,
+        cls: type[DataLoader] = DataLoader,
+    ) -> DataLoader:
+        return cls(
+            data,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=self.collate,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # its own generator: iter() draws worker seeds from it, not from the global RNG
+            # (which a resumed run restores to the checkpoint's state)
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         sampler = EpochPermutationSampler(len(self.train), self.seed)
-        return self._loader(self.train, sampler, drop_last=True)
+        return self._loader(self.train, sampler, drop_last=True, cls=ResumableLoader)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val, None, drop_last=False)

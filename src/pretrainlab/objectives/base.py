@@ -54,7 +54,8 @@ class OptimSpec:
 @dataclass
 class StepOutput:
     """What ``compute_loss`` returns: the loss to optimise, named loss terms (with the number
-    of items each averages over) and ``name -> (predictions, targets)`` for accuracies."""
+    of items each averages over) and ``name -> (logits, targets)`` for accuracies (the argmax
+    is taken only in validation, never on the training hot path)."""
 
     loss: Tensor
     terms: dict[str, tuple[Tensor, int]]
@@ -133,8 +134,8 @@ class PretrainObjective(pl.LightningModule):
         self.val_terms["loss"].update(out.loss.detach())
         for name, (value, weight) in out.terms.items():
             self.val_terms[name].update(value.detach(), weight)
-        for name, (preds, target) in out.accuracy.items():
-            self.val_acc[name].update(preds, target)
+        for name, (logits, target) in out.accuracy.items():
+            self.val_acc[name].update(logits.argmax(-1).flatten(), target.flatten())
 
     def on_validation_epoch_end(self) -> None:
         values = {f"val/{k}": m.compute() for k, m in self.val_terms.items()}
@@ -144,6 +145,14 @@ class PretrainObjective(pl.LightningModule):
         self.log_dict(values, prog_bar=False)
         for m in [*self.val_terms.values(), *self.val_acc.values()]:
             m.reset()
+
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Any = None) -> None:
+        """Norm clipping done here so it also works with fused AdamW under bf16-mixed, where
+        Lightning's precision plugin refuses it (bf16 has no grad scaler: clipping is exact)."""
+        if gradient_clip_val:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
 
     def configure_optimizers(self) -> Any:
         # Decay by tensor rank (nanoGPT): matrices decay; biases and norm weights do not.

@@ -21,6 +21,20 @@ def example_generator(seed: int, indices: list[int]) -> torch.Generator:
     return torch.Generator().manual_seed(hash((seed, *indices)) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+def mask_examples(input_ids: Tensor, indices: list[int], seed: int, mask_rate: float,
+                  special_ids: dict[str, int], vocab_size: int,
+                  maskable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Mask each row with its own example-keyed generator, so an example's mask is the same
+    whatever batch, batch size, worker or DDP rank it lands in."""
+    rows = [
+        mask_tokens(input_ids[r : r + 1], mask_rate, special_ids, vocab_size,
+                    example_generator(seed, [i]),
+                    None if maskable is None else maskable[r : r + 1])
+        for r, i in enumerate(indices)
+    ]
+    return torch.cat([x for x, _ in rows]), torch.cat([y for _, y in rows])
+
+
 def mask_tokens(input_ids: Tensor, mask_rate: float, special_ids: dict[str, int],
                 vocab_size: int, generator: torch.Generator,
                 maskable: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -60,7 +74,7 @@ def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
     target = labels[selected]  # (M,)
     loss = F.cross_entropy(logits.float(), target)
     return StepOutput(loss, {"mlm_loss": (loss, target.numel())},
-                      {"mlm_acc": (logits.argmax(-1), target)})
+                      {"mlm_acc": (logits, target)})
 
 
 class MLMObjective(PretrainObjective):
@@ -86,10 +100,9 @@ class MLMObjective(PretrainObjective):
         return self.mask_rate
 
     def collate(self, examples: list[tuple[int, Tensor]]) -> dict[str, Tensor]:
-        indices = [i for i, _ in examples]
         ids = torch.stack([x for _, x in examples])  # (B, T)
-        inputs, labels = mask_tokens(ids, self.mask_rate, self.special_ids, self.vocab_size,
-                                     example_generator(self.seed, indices))
+        inputs, labels = mask_examples(ids, [i for i, _ in examples], self.seed, self.mask_rate,
+                                       self.special_ids, self.vocab_size)
         return {"input_ids": inputs, "labels": labels}
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:

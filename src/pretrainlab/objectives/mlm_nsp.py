@@ -10,12 +10,7 @@ from transformers import BertForPreTraining
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
-from pretrainlab.objectives.mlm import (
-    check_mask_rate,
-    example_generator,
-    mask_tokens,
-    masked_lm_loss,
-)
+from pretrainlab.objectives.mlm import check_mask_rate, mask_examples, masked_lm_loss
 from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
 
 
@@ -59,10 +54,9 @@ class MLMNSPObjective(PretrainObjective):
 
     def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
         batch = pad_pairs(examples, self.special_ids["pad"])
-        generator = example_generator(self.seed, [i for i, _ in examples])
-        batch["input_ids"], batch["labels"] = mask_tokens(
-            batch["input_ids"], self.mask_rate, self.special_ids, self.vocab_size, generator,
-            maskable=batch["attention_mask"].bool(),
+        batch["input_ids"], batch["labels"] = mask_examples(
+            batch["input_ids"], [i for i, _ in examples], self.seed, self.mask_rate,
+            self.special_ids, self.vocab_size, maskable=batch["attention_mask"].bool(),
         )
         return batch
 

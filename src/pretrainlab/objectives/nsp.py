@@ -35,7 +35,7 @@ def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) ->
     logits = seq_relationship(pooled)  # (B, 2)
     loss = F.cross_entropy(logits.float(), labels)
     return StepOutput(loss, {"nsp_loss": (loss, labels.numel())},
-                      {"nsp_acc": (logits.argmax(-1), labels)})
+                      {"nsp_acc": (logits, labels)})
 
 
 class NSPObjective(PretrainObjective):

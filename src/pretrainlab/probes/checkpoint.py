@@ -74,6 +74,45 @@ def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     return run, info
 
 
+def _check_weight_shapes(hf: Path, config: BertConfig) -> None:
+    """The safetensors weights must have the shapes hf/config.json describes: a config edited
+    or copied from another run is a clear error, not a state-dict traceback."""
+    from safetensors import safe_open
+
+    expect = {
+        "embeddings.word_embeddings.weight": [config.vocab_size, config.hidden_size],
+        "embeddings.position_embeddings.weight": [config.max_position_embeddings,
+                                                  config.hidden_size],
+        "encoder.layer.0.intermediate.dense.weight": [config.intermediate_size,
+                                                      config.hidden_size],
+    }
+    try:
+        with safe_open(str(hf / "model.safetensors"), framework="pt") as f:
+            shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as err:
+        raise PretrainlabError(
+            f"{hf / 'model.safetensors'} cannot be read ({type(err).__name__}: "
+            f"{str(err)[:200]}): the export is damaged; re-run its pretraining."
+        ) from None
+    layers = {int(k.split(".")[k.split(".").index("layer") + 1]) for k in shapes
+              if ".encoder.layer." in f".{k}"}
+    for name, shape in expect.items():
+        found = next((v for k, v in shapes.items() if k.endswith(name)), None)
+        if found is not None and found != shape:
+            raise PretrainlabError(
+                f"{hf / 'config.json'} does not match the weights beside it: {name} is "
+                f"{found} in model.safetensors but the config implies {shape} (hidden_size="
+                f"{config.hidden_size}, vocab_size={config.vocab_size}). The config was edited "
+                "or comes from another run; restore it or re-run the pretraining."
+            )
+    if layers and len(layers) != config.num_hidden_layers:
+        raise PretrainlabError(
+            f"{hf / 'config.json'} says num_hidden_layers={config.num_hidden_layers} but "
+            f"model.safetensors holds {len(layers)} layers: the config does not belong to these "
+            "weights; restore it or re-run the pretraining."
+        )
+
+
 def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int = 0) -> Checkpoint:
     """The pretrained encoder of ``checkpoint``, or for ``scratch`` a randomly initialised
     encoder of the same shape as ``scratch_from`` (with its tokenizer)."""
@@ -95,14 +134,23 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
             f"vocab_size={config.vocab_size}: they do not belong together."
         )
     config.attn_implementation = "sdpa"
+    _check_weight_shapes(hf, config)
     if checkpoint == SCRATCH:
         torch.manual_seed(seed)
         encoder = BertModel(config, add_pooling_layer=False)
         key, objective = f"scratch-{_weights_hash(hf / 'config.json')}-s{seed}", SCRATCH
     else:
         # The saved model has its pretraining head too; the probe takes the encoder alone.
-        with _quiet_transformers():
-            encoder = BertModel.from_pretrained(str(hf), config=config, add_pooling_layer=False)
+        try:
+            with _quiet_transformers():
+                encoder = BertModel.from_pretrained(str(hf), config=config,
+                                                    add_pooling_layer=False)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise PretrainlabError(
+                f"the weights in {hf} do not load into the encoder its config.json describes "
+                f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). Re-run the "
+                "pretraining or restore its hf/ folder."
+            ) from None
         key, objective = _weights_hash(hf / "model.safetensors"), info["objective"]
     return Checkpoint(
         encoder=encoder.eval(),

@@ -193,7 +193,6 @@ def _finetune(
 def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     _check(cfg)
     t0 = time.time()
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     ckpt = load_checkpoint(str(cfg.checkpoint), cfg.get("scratch_from"), cfg.seed)
@@ -205,6 +204,8 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     task: ProbeTask = build(cfg.probe.task)
     rows = budget_indices(len(task.splits["train"]), cfg.probe.train_examples, cfg.seed)
     pooling = resolve_pooling(cfg.probe.pooling, ckpt.causal)
+    # after every input check: bad input leaves an existing run folder as it was
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
     logger = _logger(cfg, run_dir, ckpt, task)
     monitor: dict = {}
