@@ -102,14 +102,14 @@ def test_dataloader_workers_split_the_documents(small, tmp_path):
     assert abs(len(seen) - len(take_blocks(ds, 10**9))) <= 2  # only the shards' tails differ
 
 
-def test_a_stream_has_no_length_and_says_why(small, tmp_path):
+def test_a_stream_has_no_length_and_still_loads(small, tmp_path):
     corpus = TextFilesCorpus(paths=str(small), doc_boundary="line", streaming=True)
     data = prepare_pretraining_data(corpus, SPEC, 32, "blocks", 0, tmp_path, 4, 4)
     with pytest.raises(TypeError):  # what DataLoader / Lightning expect of an unsized dataset
         len(data.train)
     module = PretrainDataModule(data.train, data.val, stack, 4, 0)
-    with pytest.raises(PretrainlabError, match="stream without a length"):
-        module.train_dataloader()  # the sampler-based loader, before the streaming branch
+    indices, blocks = next(iter(module.train_dataloader()))  # no sampler: read as a stream
+    assert blocks.shape == (4, 32) and len(indices) == 4
 
 
 def test_shuffled_keeps_every_item():
@@ -150,27 +150,9 @@ def test_streaming_tokenizer_is_cached_and_bounded(small, tmp_path, monkeypatch)
     assert not (tmp_path / "corpus").exists() and not (tmp_path / "tokens").exists()
 
 
-class StreamingDataModule(PretrainDataModule):
-    """PretrainDataModule with the change datamodule.py needs for an IterableDataset (the
-    snippet in experiments/bert_ablation_real/README.md): no sampler, no Indexed."""
-
-    def train_dataloader(self) -> DataLoader:
-        if isinstance(self.train.examples, IterableDataset):
-            return DataLoader(
-                self.train.examples,
-                batch_size=self.batch_size,
-                collate_fn=self.collate,
-                drop_last=True,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-            )
-        return super().train_dataloader()
-
-
 def test_pretrain_end_to_end_with_a_streaming_corpus(small, pretrain_cfg, tmp_path, monkeypatch):
     from pretrainlab import pretrain as pretrain_module
 
-    monkeypatch.setattr(pretrain_module, "PretrainDataModule", StreamingDataModule)
     cfg = pretrain_cfg(
         "corpus=text_files",
         f"corpus.paths=[{small}]",

@@ -37,6 +37,7 @@ from pretrainlab.faults import (
     disk_errors,
 )
 from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from pretrainlab.perf import tune_allocator
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -118,6 +119,8 @@ def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, f
 def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    if cfg.trainer.get("accelerator") == "cpu":
+        tune_allocator()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     record = RunRecord(run_dir)
     config_text = OmegaConf.to_yaml(cfg, resolve=True)
@@ -144,6 +147,8 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         optim=parts.optim,
         seed=cfg.seed,
     )
+    if cfg.get("compile"):  # compile the encoder's forward; weights and state_dict keys stay as they are
+        objective.model.bert.forward = torch.compile(objective.model.bert.forward, dynamic=True)
     last = run_dir / LAST_CKPT
     for stale in last.parent.glob(f".{last.name}.*.tmp"):  # a write cut short by a kill
         stale.unlink(missing_ok=True)
@@ -203,6 +208,9 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
             export_hf(objective, data.tokenizer, run_dir / "hf")
             atomic_write_json(run_dir / "metrics.json", metrics)
             record.finish("completed")
+            if cfg.get("probe_after"):
+                metrics.update(_probe_after(cfg.probe_after, run_dir))
+                atomic_write_json(run_dir / "metrics.json", metrics)
         return metrics
     except SIGTERMException:
         saved = _step(last) if last.exists() else None
@@ -232,6 +240,19 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def _probe_after(task: str, run_dir: Path) -> dict[str, float]:
+    """A linear probe of the fresh checkpoint, so a sweeper can tune pretraining against a
+    downstream score (its dev score: tuning on test would leak)."""
+    from pretrainlab.config import compose_config
+    from pretrainlab.probes.run import probe
+
+    cfg = compose_config("probe", [f"checkpoint={run_dir}", f"probe={task}", "logger=none",
+                                   "progress_bar=false"])
+    result = probe(cfg, run_dir / f"probe_{task}")
+    return {f"probe/{task}/dev": result["dev"][result["metric"]],
+            f"probe/{task}/test": result["test"][result["metric"]]}
 
 
 def _step(ckpt: Path) -> int | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from pretrainlab.errors import PretrainlabError
 
@@ -144,7 +144,12 @@ class PretrainDataModule(pl.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def train_dataloader(self) -> ResumableLoader:
+    def train_dataloader(self) -> DataLoader:
+        if isinstance(self.train.examples, IterableDataset):  # corpus.streaming=true
+            return DataLoader(self.train.examples, batch_size=self.batch_size,
+                              collate_fn=self.collate, drop_last=True,
+                              num_workers=self.num_workers,
+                              persistent_workers=self.num_workers > 0)
         sampler = EpochPermutationSampler(len(self.train), self.seed)
         return self._loader(self.train, sampler, drop_last=True, cls=ResumableLoader)
 
