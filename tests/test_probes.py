@@ -96,3 +96,14 @@ def test_tokenizer_that_does_not_match_the_checkpoint(pretrained, probe_cfg, tmp
     (run / "hf" / "config.json").write_text(json.dumps(config))
     with pytest.raises(PretrainlabError, match="do not belong together"):
         probe(probe_cfg(run, "sentiment"), tmp_path / "p")
+
+
+def test_pairs_carry_segment_ids_only_for_segment_checkpoints(pretrained):
+    from pretrainlab.data.tokenizer import load_tokenizer
+    from pretrainlab.probes.features import tokenize
+
+    tok = load_tokenizer(pretrained["mlm"] / "hf")
+    rows = {"text": ["she was born here"], "text_pair": ["he works there"]}
+    with_segments = tokenize(rows, tok, 32, segments=True)["token_type_ids"][0]
+    assert with_segments[0] == 0 and with_segments.max() == 1  # B is segment 1
+    assert tokenize(rows, tok, 32, segments=False)["token_type_ids"].max() == 0

@@ -46,6 +46,7 @@ def tokenize(
         max_length=max_length,
         padding="longest",
         return_tensors="pt",
+        return_token_type_ids=True,  # transformers 5 leaves them out unless asked
     )
     if not segments:  # the checkpoint never saw segment ids: keep them all 0
         enc["token_type_ids"] = torch.zeros_like(enc["input_ids"])

@@ -77,7 +77,7 @@ def _linear(
 ) -> tuple[dict, dict]:
     p, enc, tok, seg = cfg.probe, ckpt.encoder, ckpt.tokenizer, ckpt.uses_segments
     key = {
-        "v": 1,
+        "v": 2,
         "ckpt": ckpt.key,
         "task": task_key,
         "pooling": pooling,
@@ -152,7 +152,7 @@ def _finetune(
     forgetting = None if ckpt.objective == SCRATCH else PretrainingLoss(ckpt.run_dir)
     pl.seed_everything(cfg.seed, verbose=False)
     module = FinetuneModule(
-        copy.deepcopy(ckpt.encoder),
+        copy.deepcopy(ckpt.encoder).train(),
         task.kind,
         task.num_labels,
         pooling,

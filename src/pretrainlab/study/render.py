@@ -284,7 +284,8 @@ def _summary_tables(summary: pd.DataFrame, colors: dict[str, str]) -> list[tuple
                 header.append(f"{task} ({metric})")
                 means = tt["mean"].astype(float)
                 best[task] = means.min() if st.lower_is_better(metric) else means.max()
-            dec = _decimals(sb["mean"])
+            # decimals per task column: accuracies (0-1) and QA F1 (0-100) share a table
+            dec = {t: _decimals(sb.loc[sb["task"] == t, "mean"]) for t in tasks}
             rows = []
             for obj in objs:
                 row = [Cell(obj, color=colors.get(obj))]
@@ -295,7 +296,7 @@ def _summary_tables(summary: pd.DataFrame, colors: dict[str, str]) -> list[tuple
                         continue
                     r = r.iloc[0]
                     text = _score_text(
-                        r["mean"], r["ci_low"], r["ci_high"], int(r["n"]), dec, n_typical
+                        r["mean"], r["ci_low"], r["ci_high"], int(r["n"]), dec[task], n_typical
                     )
                     row.append(Cell(text, bold=bool(r["mean"] == best[task]) and len(objs) > 1))
                 rows.append(row)
@@ -314,8 +315,8 @@ def _winners_table(win: pd.DataFrame, colors: dict[str, str]) -> Table:
               "margin", "verdict"]  # fmt: skip
     numeric = [False, False, True, False, False, True, False, True, True, False]
     rows = []
-    dec = _decimals(win["best_mean"]) if not win.empty else 3
     for _, r in win.iterrows():
+        dec = _decimals([r["best_mean"]])  # per row: accuracies and QA F1 differ in scale
         ru = r["runner_up"] if isinstance(r["runner_up"], str) else None
         rows.append(
             [
@@ -344,9 +345,9 @@ def _comparison_table(cmp: pd.DataFrame, colors: dict[str, str]) -> Table:
     header = ["task", "mode", "examples", "metric", "A − B", "pairs", "mean A", "mean B",
               "Δ mean", "95% CI of Δ", "p (paired t)", "d_z"]  # fmt: skip
     numeric = [False, False, True, False, False, True, True, True, True, True, True, True]
-    dec = _decimals(pd.concat([cmp["mean_a"], cmp["mean_b"]])) if not cmp.empty else 3
     rows = []
     for _, r in cmp.iterrows():
+        dec = _decimals([r["mean_a"], r["mean_b"]])  # per row, as in the winners table
         ci = (
             f"[{r['ci_low']:+.{dec}f}, {r['ci_high']:+.{dec}f}]"
             if _finite(r["ci_low"]) and _finite(r["ci_high"])
