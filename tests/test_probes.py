@@ -51,6 +51,8 @@ def test_each_embedded_task_end_to_end(pretrained, probe_cfg, tmp_path, task):
     assert saved["objective"] == "clm" and saved["pooling"] == "last"
     assert saved["train_examples"] == 100 and saved["task"] == task
     metric = "f1" if task == "qa" else "accuracy"
+    if task == "qa":  # split by answers whose extent only right context fixes
+        assert {"f1_right_context", "f1_other"} <= set(saved["test"])
     assert saved["metric"] == metric and 0 <= saved["test"][metric] <= (100 if task == "qa" else 1)
 
 

@@ -22,9 +22,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from pretrainlab.callbacks import History, Throughput
 from pretrainlab.cli import CONF_DIR, user_errors
-from pretrainlab.config import build, pretrain_parts
+from pretrainlab.config import PretrainParts, build, pretrain_parts
 from pretrainlab.data.datamodule import PretrainDataModule
-from pretrainlab.data.prepare import prepare_pretraining_data
+from pretrainlab.data.prepare import PretrainData, prepare_pretraining_data
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.faults import (
     PREEMPTED_EXIT,
@@ -116,19 +116,8 @@ def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, f
     return None
 
 
-def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    if cfg.trainer.get("accelerator") == "cpu":
-        tune_allocator()
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    record = RunRecord(run_dir)
-    config_text = OmegaConf.to_yaml(cfg, resolve=True)
-    if (done := _finished(run_dir, record, config_text)) is not None:
-        print(
-            f"pretrainlab: {run_dir} already completed this config; nothing to do.", file=sys.stderr
-        )
-        return done
+def prepare_run(cfg: DictConfig, parts: PretrainParts) -> tuple[PretrainData, Any]:
+    """The run's data (corpus -> tokenizer -> examples, cached) and its objective module."""
     data = prepare_pretraining_data(
         parts.corpus,
         parts.tokenizer,
@@ -147,7 +136,26 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         optim=parts.optim,
         seed=cfg.seed,
     )
-    if cfg.get("compile"):  # compile the encoder's forward; weights and state_dict keys stay as they are
+    return data, objective
+
+
+def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    if cfg.trainer.get("accelerator") == "cpu":
+        tune_allocator()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    record = RunRecord(run_dir)
+    config_text = OmegaConf.to_yaml(cfg, resolve=True)
+    if (done := _finished(run_dir, record, config_text)) is not None:
+        print(
+            f"pretrainlab: {run_dir} already completed this config; nothing to do.", file=sys.stderr
+        )
+        return done
+    data, objective = prepare_run(cfg, parts)
+    if cfg.get(
+        "compile"
+    ):  # compile the encoder's forward; weights and state_dict keys stay as they are
         objective.model.bert.forward = torch.compile(objective.model.bert.forward, dynamic=True)
     last = run_dir / LAST_CKPT
     for stale in last.parent.glob(f".{last.name}.*.tmp"):  # a write cut short by a kill
@@ -248,11 +256,14 @@ def _probe_after(task: str, run_dir: Path) -> dict[str, float]:
     from pretrainlab.config import compose_config
     from pretrainlab.probes.run import probe
 
-    cfg = compose_config("probe", [f"checkpoint={run_dir}", f"probe={task}", "logger=none",
-                                   "progress_bar=false"])
+    cfg = compose_config(
+        "probe", [f"checkpoint={run_dir}", f"probe={task}", "logger=none", "progress_bar=false"]
+    )
     result = probe(cfg, run_dir / f"probe_{task}")
-    return {f"probe/{task}/dev": result["dev"][result["metric"]],
-            f"probe/{task}/test": result["test"][result["metric"]]}
+    return {
+        f"probe/{task}/dev": result["dev"][result["metric"]],
+        f"probe/{task}/test": result["test"][result["metric"]],
+    }
 
 
 def _step(ckpt: Path) -> int | None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from pretrainlab.config import build, pretrain_parts
+from pretrainlab.config import pretrain_parts
 from pretrainlab.data.datamodule import Indexed
-from pretrainlab.data.prepare import prepare_pretraining_data
+from pretrainlab.pretrain import prepare_run
 
 
 class PretrainingLoss:
@@ -19,24 +19,7 @@ class PretrainingLoss:
     def __init__(self, run_dir: Path, max_batches: int = 4):
         cfg = OmegaConf.load(run_dir / "config.yaml")
         parts = pretrain_parts(cfg)
-        data = prepare_pretraining_data(
-            parts.corpus,
-            parts.tokenizer,
-            parts.seq_len,
-            parts.objective_cls.data_format,
-            cfg.seed,
-            parts.cache_dir,
-            cfg.data.max_val_examples,
-            parts.batch_size,
-        )
-        self.objective = build(
-            cfg.objective,
-            encoder=parts.encoder,
-            vocab_size=len(data.tokenizer),
-            special_ids=data.special_ids,
-            optim=parts.optim,
-            seed=cfg.seed,
-        )
+        data, self.objective = prepare_run(cfg, parts)
         self.objective.model = self.objective.hf_class.from_pretrained(str(run_dir / "hf"))
         val = Indexed(data.val)
         size = parts.batch_size

@@ -91,7 +91,18 @@ class QAInputs:
         return squad_scores(self.predictions(outputs), self.references)["f1"]
 
     def metrics(self, outputs: Tensor) -> dict[str, float]:
-        return squad_scores(self.predictions(outputs), self.references)
+        """EM/F1, plus F1 split by ``needs_right_context`` where the task marks it (answers
+        whose extent only words to their right fix: where causal encoders should lose)."""
+        preds = self.predictions(outputs)
+        out = squad_scores(preds, self.references)
+        if "needs_right_context" in self.ds.column_names:
+            flags = self.ds["needs_right_context"]
+            for name, want in (("f1_right_context", True), ("f1_other", False)):
+                idx = [i for i, f in enumerate(flags) if bool(f) == want]
+                if idx:
+                    sub = squad_scores([preds[i] for i in idx], [self.references[i] for i in idx])
+                    out[name] = sub["f1"]
+        return out
 
 
 def make_inputs(task: ProbeTask) -> Callable[..., ClassificationInputs | QAInputs]:
