@@ -79,8 +79,18 @@ def probe_cfg(cache_dir: Path):
         small = ["probe.task.train_size=200", "probe.task.dev_size=80", "probe.task.test_size=80"]
         if task in ("sst2", "mrpc", "rte", "squad", "text_classification"):
             small = []
-        return compose_config("probe", [
-            f"checkpoint={checkpoint}", f"probe={task}", "logger=none", "progress_bar=false",
-            f"paths.cache_dir={cache_dir}", "probe.finetune.max_epochs=1", *small, *overrides])
+        return compose_config(
+            "probe",
+            [
+                f"checkpoint={checkpoint}",
+                f"probe={task}",
+                "logger=none",
+                "progress_bar=false",
+                f"paths.cache_dir={cache_dir}",
+                "probe.finetune.max_epochs=1",
+                *small,
+                *overrides,
+            ],
+        )
 
     return make

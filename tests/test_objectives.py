@@ -17,8 +17,9 @@ from pretrainlab.objectives.nsp import NSPObjective
 
 SPECIAL = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
 VOCAB = 64
-ENCODER = EncoderSpec(name="t", layers=2, hidden=64, heads=2, ffn=128, max_positions=64,
-                      dropout=0.0)
+ENCODER = EncoderSpec(
+    name="t", layers=2, hidden=64, heads=2, ffn=128, max_positions=64, dropout=0.0
+)
 
 
 def _objective(cls, **kw):

@@ -16,9 +16,16 @@ from pretrainlab.pretrain import pretrain
 
 def test_run_directory_contract(pretrained):
     run = pretrained["mlm"]
-    for name in ("run.json", "metrics.json", "config.yaml", "history.csv",
-                 "checkpoints/last.ckpt", "hf/config.json", "hf/model.safetensors",
-                 "hf/tokenizer.json"):
+    for name in (
+        "run.json",
+        "metrics.json",
+        "config.yaml",
+        "history.csv",
+        "checkpoints/last.ckpt",
+        "hf/config.json",
+        "hf/model.safetensors",
+        "hf/tokenizer.json",
+    ):
         assert (run / name).is_file(), name
     info = read_json(run / "run.json")
     assert info["status"] == "completed" and info["objective"] == "mlm"
@@ -64,20 +71,32 @@ def test_wandb_offline_run_holds_loss_history(pretrain_cfg, tmp_path):
     info = read_json(tmp_path / "run.json")
     run_dir = Path(info["wandb_dir"]).parent  # .../wandb/offline-run-*/files -> run folder
     wandb_bin = Path(sys.executable).parent / "wandb"
-    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run_dir)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     text = json.dumps(summary)
     assert "train/loss" in text and "val/loss" in text
-    history = subprocess.run([str(wandb_bin), "leet", "inspect", "--json", str(run_dir)],
-                             capture_output=True, text=True, timeout=60).stdout
+    history = subprocess.run(
+        [str(wandb_bin), "leet", "inspect", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     losses = [line for line in history.splitlines() if '"history"' in line and "train/loss" in line]
     assert len(losses) >= 3  # every log interval, not only the last value
 
 
 @pytest.mark.parametrize("objective", ["nsp", "mlm_nsp"])
 def test_pair_objectives_train_end_to_end(pretrain_cfg, tmp_path, objective):
-    metrics = pretrain(pretrain_cfg(f"objective={objective}", "trainer.max_steps=6",
-                                    "trainer.val_check_interval=3"), tmp_path)
+    metrics = pretrain(
+        pretrain_cfg(
+            f"objective={objective}", "trainer.max_steps=6", "trainer.val_check_interval=3"
+        ),
+        tmp_path,
+    )
     assert 0 <= metrics["val/nsp_acc"] <= 1 and metrics["steps"] == 6

@@ -32,13 +32,15 @@ def test_budgets_are_nested_and_seeded():
         budget_indices(1000, 5000, 0)
 
 
-def test_linear_probe_on_cached_features_is_bit_identical(pretrained, probe_cfg, tmp_path,
-                                                          monkeypatch):
+def test_linear_probe_on_cached_features_is_bit_identical(
+    pretrained, probe_cfg, tmp_path, monkeypatch
+):
     cfg = probe_cfg(pretrained["mlm"], "topic", "probe.train_examples=150")
     first = probe(cfg, tmp_path / "a")
     monkeypatch.setattr(features, "encode_split", lambda *a, **k: pytest.fail("not cached"))
-    monkeypatch.setattr("pretrainlab.probes.run.encode_split",
-                        lambda *a, **k: pytest.fail("not cached"))
+    monkeypatch.setattr(
+        "pretrainlab.probes.run.encode_split", lambda *a, **k: pytest.fail("not cached")
+    )
     second = probe(cfg, tmp_path / "b")
     assert first["dev"] == second["dev"] and first["test"] == second["test"]
 
@@ -58,16 +60,23 @@ def test_each_embedded_task_end_to_end(pretrained, probe_cfg, tmp_path, task):
 
 @pytest.mark.parametrize("task", ["sentiment", "qa"])
 def test_finetune_restores_best_and_monitors_forgetting(pretrained, probe_cfg, tmp_path, task):
-    result = probe(probe_cfg(pretrained["mlm"], task, "probe.mode=finetune",
-                             "probe.finetune.max_epochs=2", "probe.train_examples=64"), tmp_path)
+    result = probe(
+        probe_cfg(
+            pretrained["mlm"],
+            task,
+            "probe.mode=finetune",
+            "probe.finetune.max_epochs=2",
+            "probe.train_examples=64",
+        ),
+        tmp_path,
+    )
     assert result["mode"] == "finetune"
     assert set(result["forgetting"]) == {"start", "end"}
     assert result["forgetting"]["start"] > 0
 
 
 def test_scratch_baseline_uses_the_runs_tokenizer(pretrained, probe_cfg, tmp_path):
-    result = probe(probe_cfg("scratch", "sentiment", f"scratch_from={pretrained['mlm']}"),
-                   tmp_path)
+    result = probe(probe_cfg("scratch", "sentiment", f"scratch_from={pretrained['mlm']}"), tmp_path)
     assert result["objective"] == "scratch" and result["checkpoint"] == "scratch"
 
 
@@ -82,8 +91,9 @@ def test_bad_checkpoints_fail_before_work(pretrained, probe_cfg, tmp_path):
     with pytest.raises(PretrainlabError, match="scratch_from"):
         probe(probe_cfg("scratch", "sentiment"), tmp_path / "c")
     with pytest.raises(PretrainlabError, match="larger than the training set"):
-        probe(probe_cfg(pretrained["mlm"], "sentiment", "probe.train_examples=100000"),
-              tmp_path / "d")
+        probe(
+            probe_cfg(pretrained["mlm"], "sentiment", "probe.train_examples=100000"), tmp_path / "d"
+        )
     with pytest.raises(PretrainlabError, match="probe.mode='frozen' is not valid"):
         probe(probe_cfg(pretrained["mlm"], "sentiment", "probe.mode=frozen"), tmp_path / "e")
 

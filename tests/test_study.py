@@ -13,16 +13,34 @@ from tests.conftest import TINY, compose_config
 
 
 def _study_cfg(tmp: Path, cache: Path, *extra: str):
-    pre = [o for o in TINY if not o.startswith("logger")] + [f"paths.cache_dir={cache}",
-                                                              "logger=none"]
-    probe = ["logger=none", f"paths.cache_dir={cache}", "probe.task.train_size=200",
-             "probe.task.dev_size=60", "probe.task.test_size=60"]
+    pre = [o for o in TINY if not o.startswith("logger")] + [
+        f"paths.cache_dir={cache}",
+        "logger=none",
+    ]
+    probe = [
+        "logger=none",
+        f"paths.cache_dir={cache}",
+        "probe.task.train_size=200",
+        "probe.task.dev_size=60",
+        "probe.task.test_size=60",
+    ]
     quoted = lambda xs: "[" + ",".join(f'"{x}"' for x in xs) + "]"  # noqa: E731
-    return compose_config("study", [
-        "study.name=tiny", f"study.dir={tmp}", "study.seeds=[0,1]", "study.tasks=[topic]",
-        "study.modes=[linear]", "study.budgets=[100]", "study.objectives=[mlm,clm]",
-        "study.wandb=false", f"study.pretrain_overrides={quoted(pre)}",
-        f"study.probe_overrides={quoted(probe)}", *extra])
+    return compose_config(
+        "study",
+        [
+            "study.name=tiny",
+            f"study.dir={tmp}",
+            "study.seeds=[0,1]",
+            "study.tasks=[topic]",
+            "study.modes=[linear]",
+            "study.budgets=[100]",
+            "study.objectives=[mlm,clm]",
+            "study.wandb=false",
+            f"study.pretrain_overrides={quoted(pre)}",
+            f"study.probe_overrides={quoted(probe)}",
+            *extra,
+        ],
+    )
 
 
 def _mtimes(study_dir: Path) -> dict[str, float]:
@@ -40,11 +58,20 @@ def test_every_experiment_expands(tmp_path):
 
 
 def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):
-    cfg = _study_cfg(tmp_path, cache_dir,
-                     '+study.variants.bad=["objective=mlm","objective.mask_rate=2.0"]')
+    cfg = _study_cfg(
+        tmp_path, cache_dir, '+study.variants.bad=["objective=mlm","objective.mask_rate=2.0"]'
+    )
     out = study(cfg, tmp_path, [], {})
-    for name in ("results.csv", "summary.csv", "comparisons.csv", "report.md", "report.html",
-                 "plan.json", "plots/pretraining_curves.png", "plots/probe_scores.png"):
+    for name in (
+        "results.csv",
+        "summary.csv",
+        "comparisons.csv",
+        "report.md",
+        "report.html",
+        "plan.json",
+        "plots/pretraining_curves.png",
+        "plots/probe_scores.png",
+    ):
         assert (tmp_path / name).is_file(), name
     results = pd.read_csv(tmp_path / "results.csv")
     ok = results[results.status == "ok"]
@@ -52,8 +79,10 @@ def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):
     bad = results[results.objective == "bad"]
     assert len(bad) == 2 and set(bad.status) == {"missing"}
     assert (bad.error.str.contains("did not finish")).all()
-    assert "mask_rate" in (tmp_path / "report.md").read_text() or "bad" in (
-        tmp_path / "report.md").read_text()
+    assert (
+        "mask_rate" in (tmp_path / "report.md").read_text()
+        or "bad" in (tmp_path / "report.md").read_text()
+    )
     assert len(out["summary"]) == 3
     before = _mtimes(tmp_path)
     study(cfg, tmp_path, [], {})  # everything finished is skipped

@@ -13,10 +13,23 @@ def _run(args, tmp_path, cache_dir):
     env = {**os.environ, "WANDB_MODE": "offline", "PRETRAINLAB_CACHE": str(cache_dir)}
     tiny = [o for o in TINY if not o.startswith("trainer.enable_progress_bar")]
     return subprocess.run(
-        [sys.executable, "-m", "pretrainlab", "pretrain", *args, *tiny,
-         "trainer.enable_progress_bar=false", "trainer.max_steps=10",
-         f"hydra.sweep.dir={tmp_path}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pretrainlab",
+            "pretrain",
+            *args,
+            *tiny,
+            "trainer.enable_progress_bar=false",
+            "trainer.max_steps=10",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_optuna_tunes_pretraining_against_a_probe_score(tmp_path, cache_dir):

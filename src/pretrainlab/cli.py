@@ -55,8 +55,11 @@ def main() -> None:
         return
     command = sys.argv.pop(1)
     if command not in COMMANDS:
-        print(f"pretrainlab: error: unknown command {command!r}; expected one of "
-              f"{', '.join(COMMANDS)}.\n\n{_usage()}", file=sys.stderr)
+        print(
+            f"pretrainlab: error: unknown command {command!r}; expected one of "
+            f"{', '.join(COMMANDS)}.\n\n{_usage()}",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     sys.argv[0] = f"pretrainlab {command}"
     importlib.import_module(COMMANDS[command][0]).main()

@@ -15,18 +15,38 @@ from typing import Any
 
 from pretrainlab.io import atomic_write_json, read_json
 
-PACKAGES = ("torch", "pytorch-lightning", "transformers", "tokenizers", "datasets",
-            "hydra-core", "torchmetrics", "wandb", "pretrainlab")
+PACKAGES = (
+    "torch",
+    "pytorch-lightning",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "hydra-core",
+    "torchmetrics",
+    "wandb",
+    "pretrainlab",
+)
 
 
 def git_commit() -> str:
     """The commit of the pretrainlab source tree (``+dirty`` when it has changes)."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -41,8 +61,13 @@ def versions() -> dict[str, str]:
 
 
 def provenance() -> dict[str, Any]:
-    return {"git_commit": git_commit(), "versions": versions(), "host": platform.node(),
-            "argv": sys.argv, "cpu_count": os.cpu_count()}
+    return {
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "host": platform.node(),
+        "argv": sys.argv,
+        "cpu_count": os.cpu_count(),
+    }
 
 
 class RunRecord:
@@ -59,9 +84,18 @@ class RunRecord:
     def start(self, **fields: Any) -> None:
         self.t0 = time.time()
         attempts = self.data.get("attempts", 0) + 1
-        self.update(status="running", attempts=attempts, started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    **provenance(), **fields)
+        self.update(
+            status="running",
+            attempts=attempts,
+            started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **provenance(),
+            **fields,
+        )
 
     def finish(self, status: str, error: str | None = None) -> None:
-        self.update(status=status, error=error, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    wall_s=round(time.time() - self.t0, 2))
+        self.update(
+            status=status,
+            error=error,
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            wall_s=round(time.time() - self.t0, 2),
+        )

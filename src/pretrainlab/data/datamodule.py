@@ -146,10 +146,14 @@ class PretrainDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if isinstance(self.train.examples, IterableDataset):  # corpus.streaming=true
-            return DataLoader(self.train.examples, batch_size=self.batch_size,
-                              collate_fn=self.collate, drop_last=True,
-                              num_workers=self.num_workers,
-                              persistent_workers=self.num_workers > 0)
+            return DataLoader(
+                self.train.examples,
+                batch_size=self.batch_size,
+                collate_fn=self.collate,
+                drop_last=True,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
         sampler = EpochPermutationSampler(len(self.train), self.seed)
         return self._loader(self.train, sampler, drop_last=True, cls=ResumableLoader)
 

@@ -46,25 +46,37 @@ def _tokenize_batch(batch: dict, tokenizer: PreTrainedTokenizerFast) -> dict:
     return {"doc_id": batch["doc_id"], "tokens": tokens, "sentence_lengths": lengths}
 
 
-def tokenize_corpus(corpus: datasets.DatasetDict, tokenizer: PreTrainedTokenizerFast,
-                    key: str, cache_dir: str | os.PathLike) -> tuple[datasets.DatasetDict, str]:
+def tokenize_corpus(
+    corpus: datasets.DatasetDict,
+    tokenizer: PreTrainedTokenizerFast,
+    key: str,
+    cache_dir: str | os.PathLike,
+) -> tuple[datasets.DatasetDict, str]:
     """Token ids per document for every split, from cache when the same key was built before."""
     key = f"tokens-{content_hash({'v': PIPELINE_VERSION, 'key': key})}"
 
     def build(folder: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            out = datasets.DatasetDict({
-                split: ds.map(
-                    _tokenize_batch, batched=True, batch_size=500, features=FEATURES,
-                    remove_columns=ds.column_names, fn_kwargs={"tokenizer": tokenizer},
-                    cache_file_name=os.path.join(tmp, f"{split}.arrow"), desc=f"tokenize {split}",
-                )
-                for split, ds in corpus.items()
-            })
+            out = datasets.DatasetDict(
+                {
+                    split: ds.map(
+                        _tokenize_batch,
+                        batched=True,
+                        batch_size=500,
+                        features=FEATURES,
+                        remove_columns=ds.column_names,
+                        fn_kwargs={"tokenizer": tokenizer},
+                        cache_file_name=os.path.join(tmp, f"{split}.arrow"),
+                        desc=f"tokenize {split}",
+                    )
+                    for split, ds in corpus.items()
+                }
+            )
             out.save_to_disk(str(folder))
 
-    return cached_folder(Path(cache_dir) / "tokens" / key, build,
-                         lambda f: datasets.load_from_disk(str(f))), key
+    return cached_folder(
+        Path(cache_dir) / "tokens" / key, build, lambda f: datasets.load_from_disk(str(f))
+    ), key
 
 
 def token_stream(docs: datasets.Dataset) -> np.ndarray:
@@ -101,8 +113,9 @@ def _truncate(a: list[int], b: list[int], budget: int) -> None:
         (a if len(a) > len(b) else b).pop()
 
 
-def make_nsp_pairs(docs: datasets.Dataset, seq_len: int, seed: int, cls_id: int,
-                   sep_id: int) -> list[dict]:
+def make_nsp_pairs(
+    docs: datasets.Dataset, seq_len: int, seed: int, cls_id: int, sep_id: int
+) -> list[dict]:
     """Sentence-pair examples ``[CLS] A [SEP] B [SEP]`` with ``token_type_ids`` 0/1.
 
     ``next_sentence_label`` follows transformers: 0 = B continues A, 1 = B is random.
@@ -129,18 +142,20 @@ def make_nsp_pairs(docs: datasets.Dataset, seq_len: int, seed: int, cls_id: int,
                     other = rng.randrange(len(all_docs) - 1)
                     other += other >= d
                     start = rng.randrange(len(all_docs[other]))
-                    b = [t for s in all_docs[other][start:] for t in s][: budget]
+                    b = [t for s in all_docs[other][start:] for t in s][:budget]
                     i -= len(chunk) - a_end  # unused sentences go back into the stream
                     label = 1
                 else:
                     b = [t for s in chunk[a_end:] for t in s]
                     label = 0
                 _truncate(a, b, budget)
-                pairs.append({
-                    "input_ids": [cls_id, *a, sep_id, *b, sep_id],
-                    "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
-                    "next_sentence_label": label,
-                })
+                pairs.append(
+                    {
+                        "input_ids": [cls_id, *a, sep_id, *b, sep_id],
+                        "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+                        "next_sentence_label": label,
+                    }
+                )
                 chunk, length = [], 0
             elif length >= budget:  # a single over-long sentence: cannot make a pair
                 chunk, length = [], 0

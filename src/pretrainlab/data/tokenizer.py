@@ -62,7 +62,9 @@ def _build(spec: TokenizerSpec) -> tuple[Tokenizer, trainers.Trainer]:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
-            vocab_size=spec.vocab_size, min_frequency=spec.min_frequency, special_tokens=specials,
+            vocab_size=spec.vocab_size,
+            min_frequency=spec.min_frequency,
+            special_tokens=specials,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )
     tok.normalizer = normalizers.Sequence(norm)
@@ -102,8 +104,9 @@ def load_tokenizer(folder: str | os.PathLike) -> PreTrainedTokenizerFast:
     return tok
 
 
-def train_tokenizer(spec: TokenizerSpec, corpus: datasets.DatasetDict, corpus_key: str,
-                    cache_dir: str | os.PathLike) -> tuple[PreTrainedTokenizerFast, str]:
+def train_tokenizer(
+    spec: TokenizerSpec, corpus: datasets.DatasetDict, corpus_key: str, cache_dir: str | os.PathLike
+) -> tuple[PreTrainedTokenizerFast, str]:
     """Train (or load from cache) a tokenizer on the corpus' train split; returns it and its key."""
     key = f"{spec.kind}{spec.vocab_size}-" + content_hash(
         {"v": TOKENIZER_VERSION, "corpus": corpus_key, **asdict(spec)}

@@ -36,13 +36,22 @@ class OptimSpec:
         self.betas = tuple(self.betas)
         checks = [
             ("lr", isinstance(self.lr, (int, float)) and 0 < self.lr < 1, "a number in (0, 1)"),
-            ("weight_decay", isinstance(self.weight_decay, (int, float))
-             and 0 <= self.weight_decay < 1, "a number in [0, 1)"),
-            ("warmup_steps", isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
-             "an integer >= 0"),
+            (
+                "weight_decay",
+                isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < 1,
+                "a number in [0, 1)",
+            ),
+            (
+                "warmup_steps",
+                isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
+                "an integer >= 0",
+            ),
             ("schedule", self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-            ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-             "two numbers in [0, 1)"),
+            (
+                "betas",
+                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                "two numbers in [0, 1)",
+            ),
         ]
         for key, ok, accepted in checks:
             if not ok:
@@ -72,24 +81,41 @@ class PretrainObjective(pl.LightningModule):
     ppl_term: ClassVar[str | None] = None
     accuracies: ClassVar[dict[str, str | int]] = {}  # name -> number of classes or "vocab"
 
-    def __init__(self, *, encoder: EncoderSpec, vocab_size: int, special_ids: dict[str, int],
-                 optim: OptimSpec, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        encoder: EncoderSpec,
+        vocab_size: int,
+        special_ids: dict[str, int],
+        optim: OptimSpec,
+        seed: int = 0,
+    ):
         super().__init__()
         self.encoder_spec, self.optim_spec, self.seed = encoder, optim, seed
         self.vocab_size, self.special_ids = vocab_size, dict(special_ids)
         self.save_hyperparameters(
-            {"objective": self.name, "encoder": encoder.to_dict(), "optim": asdict(optim),
-             "vocab_size": vocab_size, "seed": seed, **self.objective_hparams()}
+            {
+                "objective": self.name,
+                "encoder": encoder.to_dict(),
+                "optim": asdict(optim),
+                "vocab_size": vocab_size,
+                "seed": seed,
+                **self.objective_hparams(),
+            }
         )
         config = encoder.hf_config(vocab_size, special_ids["pad"], causal=self.causal)
         self.model = self.hf_class(config)
         self.val_terms = torch.nn.ModuleDict({k: MeanMetric() for k in ("loss", *self.loss_terms)})
-        self.val_acc = torch.nn.ModuleDict({
-            name: MulticlassAccuracy(
-                num_classes=vocab_size if n == "vocab" else n, average="micro", validate_args=False
-            )
-            for name, n in self.accuracies.items()
-        })
+        self.val_acc = torch.nn.ModuleDict(
+            {
+                name: MulticlassAccuracy(
+                    num_classes=vocab_size if n == "vocab" else n,
+                    average="micro",
+                    validate_args=False,
+                )
+                for name, n in self.accuracies.items()
+            }
+        )
 
     # --- what each objective provides -------------------------------------------------------
     @classmethod
@@ -123,7 +149,9 @@ class PretrainObjective(pl.LightningModule):
         out = self.compute_loss(batch)
         self.log("train/loss", out.loss, on_step=True, on_epoch=False)
         if self._trainer is not None and self.lr_schedulers() is not None:
-            self.log("train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
+            self.log(
+                "train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False
+            )
         if len(out.terms) > 1:
             for name, (value, _) in out.terms.items():
                 self.log(f"train/{name}", value, on_step=True, on_epoch=False)
@@ -146,8 +174,9 @@ class PretrainObjective(pl.LightningModule):
         for m in [*self.val_terms.values(), *self.val_acc.values()]:
             m.reset()
 
-    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None,
-                                    gradient_clip_algorithm: Any = None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
         """Norm clipping done here so it also works with fused AdamW under bf16-mixed, where
         Lightning's precision plugin refuses it (bf16 has no grad scaler: clipping is exact)."""
         if gradient_clip_val:
@@ -158,12 +187,20 @@ class PretrainObjective(pl.LightningModule):
         # Decay by tensor rank (nanoGPT): matrices decay; biases and norm weights do not.
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": self.optim_spec.weight_decay},
+            {
+                "params": [p for p in params if p.dim() >= 2],
+                "weight_decay": self.optim_spec.weight_decay,
+            },
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
         spec = self.optim_spec
-        opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps,
-                                fused=self.device.type in ("cpu", "cuda"))
+        opt = torch.optim.AdamW(
+            groups,
+            lr=spec.lr,
+            betas=spec.betas,
+            eps=spec.eps,
+            fused=self.device.type in ("cpu", "cuda"),
+        )
         total = max(1, self.trainer.max_steps)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(spec, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -31,5 +31,6 @@ class CLMObjective(PretrainObjective):
         logits = self.model.cls(hidden[:, :-1])  # (B, T-1, V): position t predicts token t+1
         target = ids[:, 1:]
         loss = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
-        return StepOutput(loss, {"clm_loss": (loss, target.numel())},
-                          {"next_token_acc": (logits, target)})
+        return StepOutput(
+            loss, {"clm_loss": (loss, target.numel())}, {"next_token_acc": (logits, target)}
+        )

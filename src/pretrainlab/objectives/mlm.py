@@ -21,23 +21,39 @@ def example_generator(seed: int, indices: list[int]) -> torch.Generator:
     return torch.Generator().manual_seed(hash((seed, *indices)) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-def mask_examples(input_ids: Tensor, indices: list[int], seed: int, mask_rate: float,
-                  special_ids: dict[str, int], vocab_size: int,
-                  maskable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def mask_examples(
+    input_ids: Tensor,
+    indices: list[int],
+    seed: int,
+    mask_rate: float,
+    special_ids: dict[str, int],
+    vocab_size: int,
+    maskable: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Mask each row with its own example-keyed generator, so an example's mask is the same
     whatever batch, batch size, worker or DDP rank it lands in."""
     rows = [
-        mask_tokens(input_ids[r : r + 1], mask_rate, special_ids, vocab_size,
-                    example_generator(seed, [i]),
-                    None if maskable is None else maskable[r : r + 1])
+        mask_tokens(
+            input_ids[r : r + 1],
+            mask_rate,
+            special_ids,
+            vocab_size,
+            example_generator(seed, [i]),
+            None if maskable is None else maskable[r : r + 1],
+        )
         for r, i in enumerate(indices)
     ]
     return torch.cat([x for x, _ in rows]), torch.cat([y for _, y in rows])
 
 
-def mask_tokens(input_ids: Tensor, mask_rate: float, special_ids: dict[str, int],
-                vocab_size: int, generator: torch.Generator,
-                maskable: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def mask_tokens(
+    input_ids: Tensor,
+    mask_rate: float,
+    special_ids: dict[str, int],
+    vocab_size: int,
+    generator: torch.Generator,
+    maskable: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """BERT masking. Returns (inputs, labels); labels are ``-100`` where nothing is predicted.
 
     Of the selected positions 80% become [MASK], 10% a random token, 10% stay unchanged.
@@ -60,7 +76,11 @@ def mask_tokens(input_ids: Tensor, mask_rate: float, special_ids: dict[str, int]
 
 
 def check_mask_rate(mask_rate: Any) -> None:
-    if not isinstance(mask_rate, (int, float)) or isinstance(mask_rate, bool) or not 0 < mask_rate < 1:
+    if (
+        not isinstance(mask_rate, (int, float))
+        or isinstance(mask_rate, bool)
+        or not 0 < mask_rate < 1
+    ):
         raise PretrainlabError(
             f"objective.mask_rate={mask_rate!r} is not valid: expected a number strictly between "
             "0 and 1 (BERT uses 0.15)."
@@ -73,8 +93,7 @@ def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
     logits = model.cls.predictions(hidden[selected])  # (M, V): M masked tokens only
     target = labels[selected]  # (M,)
     loss = F.cross_entropy(logits.float(), target)
-    return StepOutput(loss, {"mlm_loss": (loss, target.numel())},
-                      {"mlm_acc": (logits, target)})
+    return StepOutput(loss, {"mlm_loss": (loss, target.numel())}, {"mlm_acc": (logits, target)})
 
 
 class MLMObjective(PretrainObjective):
@@ -101,8 +120,14 @@ class MLMObjective(PretrainObjective):
 
     def collate(self, examples: list[tuple[int, Tensor]]) -> dict[str, Tensor]:
         ids = torch.stack([x for _, x in examples])  # (B, T)
-        inputs, labels = mask_examples(ids, [i for i, _ in examples], self.seed, self.mask_rate,
-                                       self.special_ids, self.vocab_size)
+        inputs, labels = mask_examples(
+            ids,
+            [i for i, _ in examples],
+            self.seed,
+            self.mask_rate,
+            self.special_ids,
+            self.vocab_size,
+        )
         return {"input_ids": inputs, "labels": labels}
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:

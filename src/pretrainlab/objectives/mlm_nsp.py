@@ -16,9 +16,11 @@ from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
 
 def check_weights(weights: Any) -> dict[str, float]:
     weights = {"mlm": 1.0, "nsp": 1.0} if weights is None else dict(weights)
-    ok = set(weights) == {"mlm", "nsp"} and all(
-        isinstance(v, (int, float)) and v >= 0 for v in weights.values()
-    ) and sum(weights.values()) > 0
+    ok = (
+        set(weights) == {"mlm", "nsp"}
+        and all(isinstance(v, (int, float)) and v >= 0 for v in weights.values())
+        and sum(weights.values()) > 0
+    )
     if not ok:
         raise PretrainlabError(
             f"objective.weights={weights!r} is not valid: expected {{mlm: w1, nsp: w2}} with "
@@ -55,15 +57,21 @@ class MLMNSPObjective(PretrainObjective):
     def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
         batch = pad_pairs(examples, self.special_ids["pad"])
         batch["input_ids"], batch["labels"] = mask_examples(
-            batch["input_ids"], [i for i, _ in examples], self.seed, self.mask_rate,
-            self.special_ids, self.vocab_size, maskable=batch["attention_mask"].bool(),
+            batch["input_ids"],
+            [i for i, _ in examples],
+            self.seed,
+            self.mask_rate,
+            self.special_ids,
+            self.vocab_size,
+            maskable=batch["attention_mask"].bool(),
         )
         return batch
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
         out = self.encode(batch)
         mlm = masked_lm_loss(self.model, out.last_hidden_state, batch["labels"])
-        nsp = next_sentence_loss(self.model.cls.seq_relationship, out.pooler_output,
-                                 batch["next_sentence_label"])
+        nsp = next_sentence_loss(
+            self.model.cls.seq_relationship, out.pooler_output, batch["next_sentence_label"]
+        )
         loss = self.weights["mlm"] * mlm.loss + self.weights["nsp"] * nsp.loss
         return StepOutput(loss, {**mlm.terms, **nsp.terms}, {**mlm.accuracy, **nsp.accuracy})

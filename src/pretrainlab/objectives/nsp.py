@@ -34,8 +34,7 @@ def pad_pairs(examples: list[tuple[int, dict]], pad_id: int) -> dict[str, Tensor
 def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) -> StepOutput:
     logits = seq_relationship(pooled)  # (B, 2)
     loss = F.cross_entropy(logits.float(), labels)
-    return StepOutput(loss, {"nsp_loss": (loss, labels.numel())},
-                      {"nsp_acc": (logits, labels)})
+    return StepOutput(loss, {"nsp_loss": (loss, labels.numel())}, {"nsp_acc": (logits, labels)})
 
 
 class NSPObjective(PretrainObjective):
@@ -51,5 +50,6 @@ class NSPObjective(PretrainObjective):
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
         pooled = self.encode(batch).pooler_output  # (B, H): tanh(W h_[CLS])
-        return next_sentence_loss(self.model.cls.seq_relationship, pooled,
-                                  batch["next_sentence_label"])
+        return next_sentence_loss(
+            self.model.cls.seq_relationship, pooled, batch["next_sentence_label"]
+        )

@@ -81,10 +81,11 @@ def _check_weight_shapes(hf: Path, config: BertConfig) -> None:
 
     expect = {
         "embeddings.word_embeddings.weight": [config.vocab_size, config.hidden_size],
-        "embeddings.position_embeddings.weight": [config.max_position_embeddings,
-                                                  config.hidden_size],
-        "encoder.layer.0.intermediate.dense.weight": [config.intermediate_size,
-                                                      config.hidden_size],
+        "embeddings.position_embeddings.weight": [
+            config.max_position_embeddings,
+            config.hidden_size,
+        ],
+        "encoder.layer.0.intermediate.dense.weight": [config.intermediate_size, config.hidden_size],
     }
     try:
         with safe_open(str(hf / "model.safetensors"), framework="pt") as f:
@@ -94,8 +95,11 @@ def _check_weight_shapes(hf: Path, config: BertConfig) -> None:
             f"{hf / 'model.safetensors'} cannot be read ({type(err).__name__}: "
             f"{str(err)[:200]}): the export is damaged; re-run its pretraining."
         ) from None
-    layers = {int(k.split(".")[k.split(".").index("layer") + 1]) for k in shapes
-              if ".encoder.layer." in f".{k}"}
+    layers = {
+        int(k.split(".")[k.split(".").index("layer") + 1])
+        for k in shapes
+        if ".encoder.layer." in f".{k}"
+    }
     for name, shape in expect.items():
         found = next((v for k, v in shapes.items() if k.endswith(name)), None)
         if found is not None and found != shape:
@@ -143,8 +147,7 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         # The saved model has its pretraining head too; the probe takes the encoder alone.
         try:
             with _quiet_transformers():
-                encoder = BertModel.from_pretrained(str(hf), config=config,
-                                                    add_pooling_layer=False)
+                encoder = BertModel.from_pretrained(str(hf), config=config, add_pooling_layer=False)
         except (RuntimeError, ValueError, OSError) as err:
             raise PretrainlabError(
                 f"the weights in {hf} do not load into the encoder its config.json describes "

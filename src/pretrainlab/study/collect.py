@@ -14,14 +14,28 @@ from pretrainlab.study.plan import Job
 
 def result_row(job: Job) -> dict:
     run = Path(job.run_dir)
-    row = {"objective": job.arm, "pretrain_seed": job.seed, "seed": job.seed, "task": job.task,
-           "mode": job.mode, "train_examples": job.budget, "run_dir": job.run_dir,
-           "status": "missing", "error": ""}
+    row = {
+        "objective": job.arm,
+        "pretrain_seed": job.seed,
+        "seed": job.seed,
+        "task": job.task,
+        "mode": job.mode,
+        "train_examples": job.budget,
+        "run_dir": job.run_dir,
+        "status": "missing",
+        "error": "",
+    }
     if (run / "result.json").is_file():
         r = read_json(run / "result.json")
-        row.update(status="ok", pooling=r["pooling"], metric=r["metric"],
-                   dev_score=r["dev"][r["metric"]], test_score=r["test"][r["metric"]],
-                   wall_s=r["wall_s"], **{f"test_{k}": v for k, v in r["test"].items()})
+        row.update(
+            status="ok",
+            pooling=r["pooling"],
+            metric=r["metric"],
+            dev_score=r["dev"][r["metric"]],
+            test_score=r["test"][r["metric"]],
+            wall_s=r["wall_s"],
+            **{f"test_{k}": v for k, v in r["test"].items()},
+        )
         for k, v in r.get("forgetting", {}).items():
             row[f"forgetting_{k}"] = v
     elif (run / "error.json").is_file():
@@ -42,9 +56,15 @@ def collect_curves(jobs: list[Job]) -> pd.DataFrame:
         if job.kind == "pretrain" and path.is_file():
             with open(path) as f:
                 for r in csv.DictReader(f):
-                    rows.append({"objective": job.arm, "pretrain_seed": job.seed,
-                                 "step": int(r["step"]), "name": r["name"],
-                                 "value": float(r["value"])})
+                    rows.append(
+                        {
+                            "objective": job.arm,
+                            "pretrain_seed": job.seed,
+                            "step": int(r["step"]),
+                            "name": r["name"],
+                            "value": float(r["value"]),
+                        }
+                    )
     return pd.DataFrame(rows, columns=["objective", "pretrain_seed", "step", "name", "value"])
 
 

@@ -43,13 +43,17 @@ def run_job(job: Job, threads: int | None) -> str:
         return "missing"  # its checkpoint failed: reported as missing, with that reason
     set_threads(threads)
     try:
-        quiet = "trainer.enable_progress_bar=false" if job.kind == "pretrain" else "progress_bar=false"
+        quiet = (
+            "trainer.enable_progress_bar=false" if job.kind == "pretrain" else "progress_bar=false"
+        )
         cfg = compose_config(job.kind, [*job.overrides, quiet])
         (pretrain if job.kind == "pretrain" else probe)(cfg, run_dir)
         return "ok"
     except Exception as err:  # recorded, and the study goes on with the other jobs
-        atomic_write_json(run_dir / "error.json", {
-            "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()})
+        atomic_write_json(
+            run_dir / "error.json",
+            {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()},
+        )
         return "failed"
 
 

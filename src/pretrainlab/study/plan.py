@@ -80,17 +80,42 @@ def expand(cfg: DictConfig, study_dir: Path) -> list[Job]:
     for arm in probed:
         for seed in seeds:
             source = checkpoints[(baseline_from if arm == SCRATCH else arm, seed)]
-            target = ([f"checkpoint={SCRATCH}", f"scratch_from={source}"] if arm == SCRATCH
-                      else [f"checkpoint={source}"])
+            target = (
+                [f"checkpoint={SCRATCH}", f"scratch_from={source}"]
+                if arm == SCRATCH
+                else [f"checkpoint={source}"]
+            )
             for task in tasks:
                 for mode in modes:
                     for budget in budgets:
-                        ov = [*common_probe, *target, f"probe={task}", f"probe.mode={mode}",
-                              f"probe.train_examples={budget}", f"seed={seed}"]
-                        run = (study_dir / "probe" / f"{arm}-s{seed}"
-                               / f"{task}-{mode}-n{budget}-{content_hash(ov, 8)}")
-                        jobs.append(Job(len(jobs), "probe", arm, seed, ov, str(run), task=task,
-                                        mode=mode, budget=budget, needs=source))
+                        ov = [
+                            *common_probe,
+                            *target,
+                            f"probe={task}",
+                            f"probe.mode={mode}",
+                            f"probe.train_examples={budget}",
+                            f"seed={seed}",
+                        ]
+                        run = (
+                            study_dir
+                            / "probe"
+                            / f"{arm}-s{seed}"
+                            / f"{task}-{mode}-n{budget}-{content_hash(ov, 8)}"
+                        )
+                        jobs.append(
+                            Job(
+                                len(jobs),
+                                "probe",
+                                arm,
+                                seed,
+                                ov,
+                                str(run),
+                                task=task,
+                                mode=mode,
+                                budget=budget,
+                                needs=source,
+                            )
+                        )
     return jobs
 
 

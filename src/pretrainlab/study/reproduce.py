@@ -29,8 +29,9 @@ def _flat(run: Path) -> tuple[str, dict[str, float]]:
     )
 
 
-def compare(original: dict[str, float], again: dict[str, float], rtol: float,
-            atol: float) -> list[dict]:
+def compare(
+    original: dict[str, float], again: dict[str, float], rtol: float, atol: float
+) -> list[dict]:
     rows = []
     for key, a in sorted(original.items()):
         b = again.get(key, math.nan)
@@ -75,13 +76,21 @@ def _main(argv: list[str]) -> int:
     for col in ("metric", "original", "reproduced", "diff", "within"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for r in rows:
-        table.add_row(r["metric"], f"{r['original']:.6g}", f"{r['reproduced']:.6g}",
-                      f"{r['diff']:+.2e}", "yes" if r["ok"] else "[red]NO[/red]")
+        table.add_row(
+            r["metric"],
+            f"{r['original']:.6g}",
+            f"{r['reproduced']:.6g}",
+            f"{r['diff']:+.2e}",
+            "yes" if r["ok"] else "[red]NO[/red]",
+        )
     Console().print(table)
     bad = [r["metric"] for r in rows if not r["ok"]]
     if bad:
-        print(f"pretrainlab: reproduce: {len(bad)} metric(s) differ beyond tolerance: "
-              f"{', '.join(bad)}", file=sys.stderr)
+        print(
+            f"pretrainlab: reproduce: {len(bad)} metric(s) differ beyond tolerance: "
+            f"{', '.join(bad)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -34,19 +34,28 @@ def _threads_per_job(launcher: dict[str, Any]) -> int | None:
     return max(1, cores // max(1, n_jobs))
 
 
-def launch(jobs: list[Job], plan: Path, study_dir: Path, launcher_overrides: list[str],
-           threads: int | None) -> None:
+def launch(
+    jobs: list[Job], plan: Path, study_dir: Path, launcher_overrides: list[str], threads: int | None
+) -> None:
     """Run jobs as one Hydra multirun over ``job_id`` with the study's launcher."""
-    cmd = [sys.executable, "-m", "pretrainlab.study.job", "-m", f"plan={plan}",
-           "job_id=" + ",".join(str(j.id) for j in jobs), *launcher_overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pretrainlab.study.job",
+        "-m",
+        f"plan={plan}",
+        "job_id=" + ",".join(str(j.id) for j in jobs),
+        *launcher_overrides,
+    ]
     if threads:
         cmd.append(f"threads={threads}")
     env = {**os.environ, "PRETRAINLAB_STUDY_DIR": str(study_dir)}
     subprocess.run(cmd, env=env, check=True)
 
 
-def study(cfg: DictConfig, study_dir: Path, launcher_overrides: list[str],
-          launcher: dict[str, Any]) -> dict[str, Any]:
+def study(
+    cfg: DictConfig, study_dir: Path, launcher_overrides: list[str], launcher: dict[str, Any]
+) -> dict[str, Any]:
     t0 = time.time()
     study_dir.mkdir(parents=True, exist_ok=True)
     jobs = expand(cfg, study_dir)
@@ -65,19 +74,27 @@ def study(cfg: DictConfig, study_dir: Path, launcher_overrides: list[str],
 
     results, curves = load_study(study_dir)
     atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
-    meta = {"name": cfg.study.name, "question": cfg.study.get("question"),
-            "arms": ", ".join(study_arms(cfg)), "seeds": list(cfg.study.seeds),
-            "baseline": "scratch" if cfg.study.get("baseline") else None,
-            "wall_time_s": round(time.time() - t0, 1), "git_commit": provenance()["git_commit"],
-            "pretraining_failures": pretrain_failures(jobs)}
+    meta = {
+        "name": cfg.study.name,
+        "question": cfg.study.get("question"),
+        "arms": ", ".join(study_arms(cfg)),
+        "seeds": list(cfg.study.seeds),
+        "baseline": "scratch" if cfg.study.get("baseline") else None,
+        "wall_time_s": round(time.time() - t0, 1),
+        "git_commit": provenance()["git_commit"],
+        "pretraining_failures": pretrain_failures(jobs),
+    }
     paths = report.write_report(study_dir, results, curves, meta)
     summary = summarize(results)
     report.print_summary(summary)
     if cfg.study.get("wandb", True):
         _wandb_summary(cfg, study_dir, summary, paths)
     ok = int((results["status"] == "ok").sum()) if len(results) else 0
-    print(f"[study] {ok}/{len(results)} probe runs ok in {time.time() - t0:.0f} s; "
-          f"report: {paths['report_html']}", flush=True)
+    print(
+        f"[study] {ok}/{len(results)} probe runs ok in {time.time() - t0:.0f} s; "
+        f"report: {paths['report_html']}",
+        flush=True,
+    )
     return {"results": results, "summary": summary, "paths": paths}
 
 
@@ -87,12 +104,25 @@ def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) 
 
     from pretrainlab.loggers import wandb_mode
 
-    run = wandb.init(project=cfg.study.wandb_project, group=cfg.study.name, job_type="summary",
-                     name=f"{cfg.study.name}-summary", dir=str(study_dir),
-                     mode=wandb_mode("auto"), config=OmegaConf.to_container(cfg, resolve=True))
-    run.log({"summary": wandb.Table(dataframe=summary.reset_index(drop=True)),
-             **{f"plots/{k}": wandb.Image(str(p)) for k, p in paths.items()
-                if str(p).endswith(".png")}})
+    run = wandb.init(
+        project=cfg.study.wandb_project,
+        group=cfg.study.name,
+        job_type="summary",
+        name=f"{cfg.study.name}-summary",
+        dir=str(study_dir),
+        mode=wandb_mode("auto"),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    run.log(
+        {
+            "summary": wandb.Table(dataframe=summary.reset_index(drop=True)),
+            **{
+                f"plots/{k}": wandb.Image(str(p))
+                for k, p in paths.items()
+                if str(p).endswith(".png")
+            },
+        }
+    )
     run.finish()
 
 
@@ -101,8 +131,9 @@ def _run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     hc = HydraConfig.get()
-    overrides = [o for o in hc.overrides.hydra
-                 if o.startswith(("hydra/launcher", "hydra.launcher"))]
+    overrides = [
+        o for o in hc.overrides.hydra if o.startswith(("hydra/launcher", "hydra.launcher"))
+    ]
     launcher = OmegaConf.to_container(hc.launcher, resolve=True)
     study(cfg, Path(cfg.study.dir), overrides, launcher)
 
