@@ -184,27 +184,6 @@ def _check_val_check_interval(cfg: DictConfig) -> None:
         )
 
 
-def _check_weights(cfg: DictConfig) -> None:
-    value = _select(cfg, "objective.weights")
-    if value is _ABSENT or value is None:
-        return
-    plain = OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
-    ok = (
-        isinstance(plain, dict)
-        and set(plain) == {"mlm", "nsp"}
-        and all(
-            not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
-            for v in plain.values()
-        )
-        and sum(plain.values()) > 0
-    )
-    if not ok:
-        raise PretrainlabError(
-            f"objective.weights={plain!r} is not valid: expected {{mlm: w1, nsp: w2}} with "
-            "non-negative numbers, not both zero (BERT uses mlm: 1.0, nsp: 1.0)."
-        )
-
-
 def _check_betas(cfg: DictConfig) -> None:
     value = _select(cfg, "optim.betas")
     if value is _ABSENT:
@@ -247,7 +226,6 @@ def pretrain_parts(cfg: DictConfig) -> PretrainParts:
     check_knobs(cfg, PRETRAIN_KNOBS)
     _check_limit_val_batches(cfg)
     _check_val_check_interval(cfg)
-    _check_weights(cfg)
     _check_betas(cfg)
     _int(cfg, "seed", 0)
     seq_len = _int(cfg, "data.seq_len", 8)

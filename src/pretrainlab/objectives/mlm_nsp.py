@@ -3,8 +3,11 @@ weighted sum. Each term is logged beside the total."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import OmegaConf
 from torch import Tensor
 from transformers import BertForPreTraining
 
@@ -15,10 +18,19 @@ from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
 
 
 def check_weights(weights: Any) -> dict[str, float]:
-    weights = {"mlm": 1.0, "nsp": 1.0} if weights is None else dict(weights)
+    """The one rule for ``objective.weights`` (config validation calls it through
+    :meth:`MLMNSPObjective.validate`)."""
+    if weights is None:
+        weights = {"mlm": 1.0, "nsp": 1.0}
+    elif OmegaConf.is_config(weights):
+        weights = OmegaConf.to_container(weights)
     ok = (
-        set(weights) == {"mlm", "nsp"}
-        and all(isinstance(v, (int, float)) and v >= 0 for v in weights.values())
+        isinstance(weights, Mapping)
+        and set(weights) == {"mlm", "nsp"}
+        and all(
+            not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+            for v in weights.values()
+        )
         and sum(weights.values()) > 0
     )
     if not ok:
