@@ -332,6 +332,21 @@ def test_glue_dev_carve_is_seeded_and_clamped(tmp_path):
     assert any("clamped" in n for n in big.notes)
 
 
+def test_glue_train_size_caps_train_only(tmp_path):
+    sst2_dir(tmp_path, bom=False)
+    full = load_sst2(str(tmp_path / "glue"), dev_size=4, seed=1)
+    capped = load_sst2(str(tmp_path / "glue"), dev_size=4, seed=1, train_size=6)
+    assert len(capped.splits["train"]) == 6
+    assert set(capped.splits["train"]["text"]) < set(full.splits["train"]["text"])
+    assert capped.splits["dev"]["text"] == full.splits["dev"]["text"]  # dev and test untouched
+    assert capped.splits["test"]["text"] == full.splits["test"]["text"]
+    assert "train_size=6: 6 of 16 rows kept" in capped.notes
+    roomy = load_sst2(str(tmp_path / "glue"), dev_size=4, seed=1, train_size=100)
+    assert roomy.splits["train"]["text"] == full.splits["train"]["text"]  # a cap, not a demand
+    with pytest.raises(PretrainlabError, match=r"train_size=0 is not valid.*integer >= 1"):
+        load_sst2(str(tmp_path / "glue"), train_size=0)
+
+
 def test_mrpc_local_with_bom(tmp_path):
     d = tmp_path / "MRPC"
     header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
@@ -487,6 +502,19 @@ def test_squad_single_file_split_by_article(tmp_path):
     other = load_squad(str(tmp_path), dev_fraction=0.2, test_fraction=0.3, seed=5)
     assert again.splits["test"]["id"] == task.splits["test"]["id"]
     assert other.splits["test"]["id"] != task.splits["test"]["id"]
+
+
+def test_squad_question_caps_keep_articles_apart(tmp_path):
+    write(tmp_path / "dev-v1.1.json", json.dumps(squad_json(10)))
+    full = load_squad(str(tmp_path), dev_fraction=0.2, test_fraction=0.3, seed=0)
+    capped = load_squad(
+        str(tmp_path), dev_fraction=0.2, test_fraction=0.3, seed=0, train_size=3, dev_size=2
+    )
+    assert [len(capped.splits[s]) for s in ("train", "dev")] == [3, 2]
+    assert set(capped.splits["train"]["id"]) < set(full.splits["train"]["id"])
+    assert capped.splits["test"]["id"] == full.splits["test"]["id"]
+    assert not set(capped.splits["train"]["title"]) & set(capped.splits["test"]["title"])
+    assert any(n.startswith("train_size=3: 3 of") for n in capped.notes)
 
 
 def test_squad_train_and_eval_files(tmp_path):

@@ -116,7 +116,9 @@ def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, f
     return None
 
 
-def prepare_run(cfg: DictConfig, parts: PretrainParts) -> tuple[PretrainData, Any]:
+def prepare_run(
+    cfg: DictConfig, parts: PretrainParts, with_train: bool = True
+) -> tuple[PretrainData, Any]:
     """The run's data (corpus -> tokenizer -> examples, cached) and its objective module."""
     data = prepare_pretraining_data(
         parts.corpus,
@@ -127,6 +129,7 @@ def prepare_run(cfg: DictConfig, parts: PretrainParts) -> tuple[PretrainData, An
         parts.cache_dir,
         cfg.data.max_val_examples,
         parts.batch_size,
+        with_train=with_train,
     )
     objective = build(
         cfg.objective,

@@ -132,7 +132,10 @@ def prepare_pretraining_data(
     cache_dir: str | os.PathLike,
     max_val_examples: int,
     batch_size: int,
+    with_train: bool = True,
 ) -> PretrainData:
+    """``with_train=False`` builds the validation examples only (``train`` is then empty): what
+    the forgetting monitor needs, without packing or pairing the whole training split."""
     if getattr(corpus, "streaming", False):
         return prepare_streaming_data(
             corpus,
@@ -151,13 +154,17 @@ def prepare_pretraining_data(
         docs, tokenizer, f"{corpus.cache_key()}/{tok_key}", cache_dir
     )
     if data_format == "blocks":
-        train = pack_blocks(tokens["train"], seq_len, ids["cls"])
+        train = pack_blocks(tokens["train"], seq_len, ids["cls"]) if with_train else []
         val = pack_blocks(tokens["validation"], seq_len, ids["cls"])[:max_val_examples]
     else:
-        train = make_nsp_pairs(tokens["train"], seq_len, seed, ids["cls"], ids["sep"])
+        train = (
+            make_nsp_pairs(tokens["train"], seq_len, seed, ids["cls"], ids["sep"])
+            if with_train
+            else []
+        )
         val = make_nsp_pairs(tokens["validation"], seq_len, seed + 1, ids["cls"], ids["sep"])
         val = val[:max_val_examples]
-    if len(train) < batch_size or len(val) == 0:
+    if (with_train and len(train) < batch_size) or len(val) == 0:
         raise _too_small(corpus, len(train), len(val), seq_len, data_format, batch_size)
     stats_val = val if data_format == "blocks" else [torch.tensor(p["input_ids"]) for p in val]
     return PretrainData(

@@ -19,7 +19,7 @@ class PretrainingLoss:
     def __init__(self, run_dir: Path, max_batches: int = 4):
         cfg = OmegaConf.load(run_dir / "config.yaml")
         parts = pretrain_parts(cfg)
-        data, self.objective = prepare_run(cfg, parts)
+        data, self.objective = prepare_run(cfg, parts, with_train=False)
         self.objective.model = self.objective.hf_class.from_pretrained(str(run_dir / "hf"))
         val = Indexed(data.val)
         size = parts.batch_size

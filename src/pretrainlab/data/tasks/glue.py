@@ -4,7 +4,8 @@ GLUE's test files carry no labels, so the probe splits are:
 - ``test`` = GLUE ``dev.tsv`` (the labelled held-out set everyone reports on),
 - ``dev`` = a fixed-seed sample of ``dev_size`` rows carved out of ``train.tsv`` (at most a
   quarter of train when train is small),
-- ``train`` = the rest of ``train.tsv``.
+- ``train`` = the rest of ``train.tsv`` (at most ``train_size`` rows of it, a seeded sample,
+  when set: a linear probe encodes its whole train split once per checkpoint).
 
 ``data_dir`` is the task folder holding ``train.tsv`` and ``dev.tsv`` (or the GLUE root
 holding ``SST-2/``, ``MRPC/``, ``RTE/``). With ``data_dir=None`` the task is loaded from the
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tasks.base import ProbeTask, cap_split
 from pretrainlab.data.tasks.generic import carve_splits, make_split, read_table
 from pretrainlab.errors import PretrainlabError
 
@@ -117,7 +118,9 @@ def _subset(cols: dict[str, list], idx: list[int]) -> dict[str, list]:
     return {k: [v[i] for i in idx] if v else [] for k, v in cols.items()}
 
 
-def _load(spec: _Spec, data_dir: str | None, dev_size: int, seed: int) -> ProbeTask:
+def _load(
+    spec: _Spec, data_dir: str | None, dev_size: int, seed: int, train_size: int | None
+) -> ProbeTask:
     if isinstance(dev_size, bool) or not isinstance(dev_size, int) or dev_size < 1:
         raise PretrainlabError(f"dev_size={dev_size!r} must be an int >= 1 (rows of train.tsv).")
     if data_dir is None:
@@ -143,11 +146,15 @@ def _load(spec: _Spec, data_dir: str | None, dev_size: int, seed: int) -> ProbeT
     ]
     if n_dev < dev_size:
         notes.append(f"dev_size {dev_size} clamped to {n_dev} ({MAX_DEV_FRACTION:.0%} of train)")
+    train_split, capped = cap_split(
+        make_split(_subset(train, rest), pair), train_size, seed, "train_size"
+    )
+    notes += [capped] if capped else []
     return ProbeTask(
         name=spec.name,
         kind="pair" if pair else "classification",
         splits={
-            "train": make_split(_subset(train, rest), pair),
+            "train": train_split,
             "dev": make_split(_subset(train, dev_idx), pair),
             "test": make_split(test, pair),
         },
@@ -156,16 +163,31 @@ def _load(spec: _Spec, data_dir: str | None, dev_size: int, seed: int) -> ProbeT
     )
 
 
-def load_sst2(data_dir: str | None = None, dev_size: int = 500, seed: int = 0) -> ProbeTask:
+def load_sst2(
+    data_dir: str | None = None,
+    dev_size: int = 500,
+    seed: int = 0,
+    train_size: int | None = None,
+) -> ProbeTask:
     """SST-2 (sentence -> negative/positive) from the GLUE release folder or the hub."""
-    return _load(_SST2, data_dir, dev_size, seed)
+    return _load(_SST2, data_dir, dev_size, seed, train_size)
 
 
-def load_mrpc(data_dir: str | None = None, dev_size: int = 500, seed: int = 0) -> ProbeTask:
+def load_mrpc(
+    data_dir: str | None = None,
+    dev_size: int = 500,
+    seed: int = 0,
+    train_size: int | None = None,
+) -> ProbeTask:
     """MRPC (sentence pair -> not_equivalent/equivalent, from ``Quality``) from GLUE files."""
-    return _load(_MRPC, data_dir, dev_size, seed)
+    return _load(_MRPC, data_dir, dev_size, seed, train_size)
 
 
-def load_rte(data_dir: str | None = None, dev_size: int = 500, seed: int = 0) -> ProbeTask:
+def load_rte(
+    data_dir: str | None = None,
+    dev_size: int = 500,
+    seed: int = 0,
+    train_size: int | None = None,
+) -> ProbeTask:
     """RTE (sentence pair -> entailment/not_entailment) from the GLUE release or the hub."""
-    return _load(_RTE, data_dir, dev_size, seed)
+    return _load(_RTE, data_dir, dev_size, seed, train_size)

@@ -7,6 +7,9 @@ its paragraphs, so splitting questions would leak contexts from train into eval.
   (``dev_fraction`` / ``test_fraction`` of the articles, fixed seed).
 - Train and eval files: train = the train file minus a by-article dev carve-out
   (``dev_fraction``), test = the eval file.
+- ``train_size`` / ``dev_size`` cap the questions of those splits (a seeded sample of the
+  split's questions; the articles stay apart), so a linear probe does not encode thousands
+  of windows a small label budget never uses.
 - Nothing given: the hub (``rajpurkar/squad``), train / validation treated like the two files.
 
 Rows have the SQuAD columns ``id``, ``title``, ``question``, ``context``, ``answers``
@@ -24,7 +27,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tasks.base import ProbeTask, cap_split
 from pretrainlab.errors import PretrainlabError
 
 TRAIN_NAMES = ("train-v1.1.json", "train.json")
@@ -231,6 +234,8 @@ def load_squad(
     dev_fraction: float = 0.1,
     test_fraction: float = 0.3,
     seed: int = 0,
+    train_size: int | None = None,
+    dev_size: int | None = None,
 ) -> ProbeTask:
     """SQuAD v1.1 QA probe task, split by article (see the module docstring)."""
     for label, value in (("dev_fraction", dev_fraction), ("test_fraction", test_fraction)):
@@ -290,6 +295,9 @@ def load_squad(
             f"{source}: train file split by article (seed {seed}) into {len(train_t)} train / "
             f"{len(dev_t)} dev articles; test = the eval file ({len(eval_articles)} articles)"
         )
+    for split, size in (("train", train_size), ("dev", dev_size)):
+        splits[split], capped = cap_split(splits[split], size, seed, f"{split}_size")
+        notes += [f"{capped} (questions)"] if capped else []
     if stats.relocated:
         notes.append(f"{stats.relocated} answers relocated to where their text occurs")
     if stats.answers_dropped:
