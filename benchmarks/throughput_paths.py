@@ -21,8 +21,8 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from transformers import (
-    BertForMaskedLM,
-    BertLMHeadModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
     DataCollatorForLanguageModeling,
     Trainer,
     TrainerCallback,
@@ -276,7 +276,7 @@ def run_hf(cfg: DictConfig, st: Setting, examples: list[dict], causal: bool) -> 
     spec, tok = st.parts.optim, st.data.tokenizer
     config = st.parts.encoder.hf_config(len(tok), st.data.special_ids["pad"], causal=causal)
     torch.manual_seed(cfg.seed)
-    model = (BertLMHeadModel if causal else BertForMaskedLM)(config)
+    model = (AutoModelForCausalLM if causal else AutoModelForMaskedLM).from_config(config)
     mask_rate = float(cfg.objective.get("mask_rate", 0.15))
     collator = _CountingCollator(
         DataCollatorForLanguageModeling(

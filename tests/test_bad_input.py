@@ -172,6 +172,7 @@ KNOB_CASES = [
     (["encoder.dropout=-0.1"], "encoder.dropout"),
     (["encoder.dropout=abc"], "encoder.dropout"),
     (["encoder.attention_dropout=1"], "encoder.attention_dropout"),
+    (["encoder.position=alibi"], "encoder.position"),
     (["tokenizer.vocab_size=10"], "tokenizer.vocab_size"),
     (["tokenizer.vocab_size=2000000"], "tokenizer.vocab_size"),
     (["tokenizer.vocab_size=abc"], "tokenizer.vocab_size"),
@@ -516,12 +517,22 @@ def test_read_only_output_folder(pretrain_cfg, tmp_path):
         _one_paragraph(err.value)
 
 
-def test_cli_read_only_output_folder(tmp_path):
+@pytest.mark.parametrize(
+    ("command", "folder_key"),
+    [
+        ("pretrain", "hydra.run.dir"),
+        ("probe", "hydra.run.dir"),
+        ("study", "hydra.run.dir"),
+        ("study", "study.dir"),
+    ],
+)
+def test_cli_read_only_output_folder(tmp_path, command, folder_key):
+    extra = {"probe": ["checkpoint=scratch"], "study": ["experiment=mlm_vs_clm"]}.get(command, [])
     with _tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
-        out = _cli("pretrain", "logger=none", f"hydra.run.dir={ro}/run", cwd=tmp_path)
+        out = _cli(command, "logger=none", *extra, f"{folder_key}={ro}/run", cwd=tmp_path)
     assert out.returncode == 2
     assert "cannot create the run folder" in out.stderr and "read-only" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert folder_key in out.stderr and "Traceback" not in out.stderr
 
 
 def test_read_only_existing_run_is_left_alone(pretrain_cfg, existing_run, tmp_path):

@@ -20,11 +20,22 @@ VOCAB = 64
 ENCODER = EncoderSpec(
     name="t", layers=2, hidden=64, heads=2, ffn=128, max_positions=64, dropout=0.0
 )
+ENCODERS = {
+    position: EncoderSpec(**{**ENCODER.to_dict(), "position": position})
+    for position in ("learned", "rotary")
+}
+both_positions = pytest.mark.parametrize("position", list(ENCODERS))
 
 
-def _objective(cls, **kw):
+def _objective(cls, position="learned", **kw):
     torch.manual_seed(0)
-    return cls(encoder=ENCODER, vocab_size=VOCAB, special_ids=SPECIAL, optim=OptimSpec(), **kw)
+    return cls(
+        encoder=ENCODERS[position],
+        vocab_size=VOCAB,
+        special_ids=SPECIAL,
+        optim=OptimSpec(),
+        **kw,
+    )
 
 
 def _docs(n_docs=12, seed=0) -> datasets.Dataset:
@@ -47,29 +58,34 @@ def _examples(objective):
     return list(enumerate(blocks))
 
 
-def test_causal_mask_blocks_the_future():
-    objective = _objective(CLMObjective)
+@both_positions
+def test_causal_mask_blocks_the_future(position):
+    objective = _objective(CLMObjective, position)
     ids = torch.randint(5, VOCAB, (1, 16))
-    emb = objective.model.bert.embeddings.word_embeddings(ids).detach().requires_grad_(True)
-    hidden = objective.model.bert(inputs_embeds=emb, use_cache=False).last_hidden_state
+    emb = objective.model.base_model.embeddings.word_embeddings(ids).detach().requires_grad_(True)
+    hidden = objective.model.base_model(inputs_embeds=emb, use_cache=False).last_hidden_state
     (hidden[0, 6] * torch.randn(ENCODER.hidden)).sum().backward()
     influence = emb.grad[0].abs().sum(-1)
     assert (influence[:7] > 0).all()
     assert (influence[7:] == 0).all()
 
 
-def test_bidirectional_encoder_sees_the_future():
-    objective = _objective(MLMObjective)
+@both_positions
+def test_bidirectional_encoder_sees_the_future(position):
+    objective = _objective(MLMObjective, position)
     ids = torch.randint(5, VOCAB, (1, 16))
-    emb = objective.model.bert.embeddings.word_embeddings(ids).detach().requires_grad_(True)
-    hidden = objective.model.bert(inputs_embeds=emb).last_hidden_state
+    emb = objective.model.base_model.embeddings.word_embeddings(ids).detach().requires_grad_(True)
+    hidden = objective.model.base_model(inputs_embeds=emb).last_hidden_state
     (hidden[0, 6] * torch.randn(ENCODER.hidden)).sum().backward()
     assert (emb.grad[0].abs().sum(-1)[7:] > 0).all()
 
 
+@both_positions
 @pytest.mark.parametrize("cls", [MLMObjective, CLMObjective, NSPObjective, MLMNSPObjective])
-def test_each_objective_overfits_a_fixed_batch(cls):
-    objective = _objective(cls)
+def test_each_objective_overfits_a_fixed_batch(cls, position):
+    objective = _objective(cls, position)
+    family = {"learned": "bert", "rotary": "roformer"}[position]
+    assert objective.model.config.model_type == family
     batch = objective.collate(_examples(objective))
     opt = torch.optim.AdamW(objective.parameters(), lr=3e-3)
     losses = []

@@ -1,6 +1,7 @@
 """A tiny study end to end through the sequential and joblib launchers; re-runs skip finished
 work; a failing run is recorded while the rest complete; reproduce matches."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -84,9 +85,16 @@ def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):
         or "bad" in (tmp_path / "report.md").read_text()
     )
     assert len(out["summary"]) == 3
+    timings = json.loads((tmp_path / "timings.json").read_text())["invocations"]
+    assert len(timings) == 1 and timings[0]["pretrain"]["jobs"] == 6
+    assert timings[0]["probe"]["jobs"] == 8 and timings[0]["probe"]["wall_s"] > 0
+    assert "pretrain " in (tmp_path / "report.md").read_text()  # the phase times are reported
     before = _mtimes(tmp_path)
     study(cfg, tmp_path, [], {})  # everything finished is skipped
     assert _mtimes(tmp_path) == before
+    again = json.loads((tmp_path / "timings.json").read_text())["invocations"]
+    assert again[0] == timings[0]  # the first invocation's record is kept
+    assert again[1]["pretrain"]["jobs"] == 2  # only the failed variant is tried again
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import io
 import os
 import random
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -373,3 +374,40 @@ def disk_errors(run_dir: Path) -> Iterator[None]:
         if cause is None:
             raise
         raise _disk_error(cause, run_dir) from err
+
+
+def preflight_output_dir(argv: list[str], also: tuple[str, ...] = ()) -> None:
+    """Hydra creates the run folder and writes .hydra/ before ``_run`` starts, and reports a
+    failure there as a traceback: check the output folder first and say it in one line.
+    ``also`` names more ``key=`` overrides that choose a folder the command writes to
+    (``study.dir``)."""
+    if any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i") for a in argv):
+        return  # prints a config or help: writes nothing
+    sweep = "-m" in argv or "--multirun" in argv
+    key = "hydra.sweep.dir=" if sweep else "hydra.run.dir="
+    for k in (key, *(f"{a}=" for a in also)):
+        given = [a.split("=", 1)[1] for a in argv if a.startswith((k, f"+{k}", f"++{k}"))]
+        if given or k == key:
+            _check_folder(Path(given[-1] if given else "outputs"), k.rstrip("="))
+
+
+def _check_folder(folder: Path, key: str) -> None:
+    folder = folder.expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if existing.is_dir():
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        elif existing == folder:
+            raise NotADirectoryError(20, "Not a directory", str(folder))
+    except OSError as err:
+        reason = DISK_ERRNOS.get(err.errno or -1, err.strerror)
+        print(
+            f"pretrainlab: error: cannot create the run folder {str(folder)!r}: {reason} "
+            f"({err.strerror}, at {str(existing)!r}). Pick a writable "
+            f"{key}.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None

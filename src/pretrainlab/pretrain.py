@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from safetensors.torch import save_file
 
 from pretrainlab.callbacks import History, Throughput
 from pretrainlab.cli import CONF_DIR, user_errors
@@ -35,12 +36,14 @@ from pretrainlab.faults import (
     RNGState,
     check_writable,
     disk_errors,
+    preflight_output_dir,
 )
 from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from pretrainlab.perf import tune_allocator
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
+NSP_HEAD_FILE = "nsp_head.safetensors"
 
 
 def _logger(cfg: DictConfig, run_dir: Path, name: str, record: RunRecord) -> Any:
@@ -68,6 +71,9 @@ def export_hf(objective: pl.LightningModule, tokenizer: Any, folder: Path) -> No
     with atomic_dir(folder, replace=True) as tmp:
         objective.model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
+        head = getattr(objective, "nsp_head", None)  # a head transformers does not hold
+        if head is not None:
+            save_file(head.state_dict(), str(tmp / NSP_HEAD_FILE))
 
 
 def _check_resume(
@@ -159,7 +165,8 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
     if cfg.get(
         "compile"
     ):  # compile the encoder's forward; weights and state_dict keys stay as they are
-        objective.model.bert.forward = torch.compile(objective.model.bert.forward, dynamic=True)
+        body = objective.model.base_model
+        body.forward = torch.compile(body.forward, dynamic=True)
     last = run_dir / LAST_CKPT
     for stale in last.parent.glob(f".{last.name}.*.tmp"):  # a write cut short by a kill
         stale.unlink(missing_ok=True)
@@ -286,41 +293,8 @@ def _run(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
 
-def _preflight(argv: list[str]) -> None:
-    """Hydra creates the run folder and writes .hydra/ before ``_run`` starts, and reports a
-    failure there as a traceback: check the output folder first and say it in one line."""
-    if any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i") for a in argv):
-        return  # prints a config or help: writes nothing
-    sweep = "-m" in argv or "--multirun" in argv
-    key = "hydra.sweep.dir=" if sweep else "hydra.run.dir="
-    given = [a.split("=", 1)[1] for a in argv if a.startswith((key, f"+{key}", f"++{key}"))]
-    folder = Path(given[-1] if given else "outputs").expanduser().absolute()
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        if existing.is_dir():
-            import tempfile
-
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        elif existing == folder:
-            raise NotADirectoryError(20, "Not a directory", str(folder))
-    except OSError as err:
-        from pretrainlab.faults import DISK_ERRNOS
-
-        reason = DISK_ERRNOS.get(err.errno or -1, err.strerror)
-        print(
-            f"pretrainlab: error: cannot create the run folder {str(folder)!r}: {reason} "
-            f"({err.strerror}, at {str(existing)!r}). Pick a writable "
-            f"{key.rstrip('=')}.",
-            file=sys.stderr,
-        )
-        raise SystemExit(2) from None
-
-
 def main() -> None:
     import hydra
 
-    _preflight(sys.argv[1:])
+    preflight_output_dir(sys.argv[1:])
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="pretrain")(_run)()

@@ -73,7 +73,7 @@ class StepOutput:
 
 class PretrainObjective(pl.LightningModule):
     name: ClassVar[str]
-    hf_class: ClassVar[type]
+    hf_classes: ClassVar[dict[str, type]]  # transformers model_type -> model class with the head
     data_format: ClassVar[str] = "blocks"  # "blocks" (packed) or "pairs" (NSP segments)
     causal: ClassVar[bool] = False
     uses_segments: ClassVar[bool] = False
@@ -105,6 +105,7 @@ class PretrainObjective(pl.LightningModule):
         )
         config = encoder.hf_config(vocab_size, special_ids["pad"], causal=self.causal)
         self.model = self.hf_class(config)
+        self.add_heads(config)
         self.val_terms = torch.nn.ModuleDict({k: MeanMetric() for k in ("loss", *self.loss_terms)})
         self.val_acc = torch.nn.ModuleDict(
             {
@@ -118,6 +119,14 @@ class PretrainObjective(pl.LightningModule):
         )
 
     # --- what each objective provides -------------------------------------------------------
+    @property
+    def hf_class(self) -> type:
+        """The transformers class (encoder + this objective's head) for the encoder's family."""
+        return self.hf_classes[self.encoder_spec.family]
+
+    def add_heads(self, config: Any) -> None:
+        """Heads the transformers class of this family lacks (RoFormer has no NSP head)."""
+
     @classmethod
     def validate(cls, **objective_args: Any) -> None:
         """Check the objective's own config values before anything expensive is built."""
@@ -137,8 +146,9 @@ class PretrainObjective(pl.LightningModule):
 
     # --- shared ------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor]) -> Any:
-        """The shared encoder (``self.model.bert``) on a batch; attention follows the config."""
-        return self.model.bert(
+        """The shared encoder (``self.model.base_model``: the BERT or RoFormer body) on a batch;
+        attention follows the config."""
+        return self.model.base_model(
             input_ids=batch["input_ids"],
             attention_mask=batch.get("attention_mask"),
             token_type_ids=batch.get("token_type_ids"),

@@ -6,14 +6,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import BertLMHeadModel
+from transformers import BertLMHeadModel, RoFormerForCausalLM
 
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
 
 
 class CLMObjective(PretrainObjective):
     name = "clm"
-    hf_class = BertLMHeadModel  # config.is_decoder=True: causal self-attention
+    # config.is_decoder=True: causal self-attention
+    hf_classes = {"bert": BertLMHeadModel, "roformer": RoFormerForCausalLM}
     causal = True
     loss_terms = ("clm_loss",)
     ppl_term = "clm_loss"

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import BertForMaskedLM
+from transformers import BertForMaskedLM, RoFormerForMaskedLM
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
@@ -98,7 +98,7 @@ def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
 
 class MLMObjective(PretrainObjective):
     name = "mlm"
-    hf_class = BertForMaskedLM
+    hf_classes = {"bert": BertForMaskedLM, "roformer": RoFormerForMaskedLM}
     loss_terms = ("mlm_loss",)
     ppl_term = "mlm_loss"
     accuracies = {"mlm_acc": "vocab"}

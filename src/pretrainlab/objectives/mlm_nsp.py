@@ -9,12 +9,17 @@ from typing import Any
 
 from omegaconf import OmegaConf
 from torch import Tensor
-from transformers import BertForPreTraining
+from transformers import BertForPreTraining, RoFormerForMaskedLM
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
 from pretrainlab.objectives.mlm import check_mask_rate, mask_examples, masked_lm_loss
-from pretrainlab.objectives.nsp import next_sentence_loss, pad_pairs
+from pretrainlab.objectives.nsp import (
+    NSPObjective,
+    next_sentence_loss,
+    next_sentence_parts,
+    pad_pairs,
+)
 
 
 def check_weights(weights: Any) -> dict[str, float]:
@@ -43,7 +48,7 @@ def check_weights(weights: Any) -> dict[str, float]:
 
 class MLMNSPObjective(PretrainObjective):
     name = "mlm_nsp"
-    hf_class = BertForPreTraining
+    hf_classes = {"bert": BertForPreTraining, "roformer": RoFormerForMaskedLM}
     data_format = "pairs"
     uses_segments = True
     loss_terms = ("mlm_loss", "nsp_loss")
@@ -66,6 +71,8 @@ class MLMNSPObjective(PretrainObjective):
     def predicted_fraction(self) -> float:
         return self.mask_rate
 
+    add_heads = NSPObjective.add_heads
+
     def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
         batch = pad_pairs(examples, self.special_ids["pad"])
         batch["input_ids"], batch["labels"] = mask_examples(
@@ -82,8 +89,6 @@ class MLMNSPObjective(PretrainObjective):
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
         out = self.encode(batch)
         mlm = masked_lm_loss(self.model, out.last_hidden_state, batch["labels"])
-        nsp = next_sentence_loss(
-            self.model.cls.seq_relationship, out.pooler_output, batch["next_sentence_label"]
-        )
+        nsp = next_sentence_loss(*next_sentence_parts(self, out), batch["next_sentence_label"])
         loss = self.weights["mlm"] * mlm.loss + self.weights["nsp"] * nsp.loss
         return StepOutput(loss, {**mlm.terms, **nsp.terms}, {**mlm.accuracy, **nsp.accuracy})

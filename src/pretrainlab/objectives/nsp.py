@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import BertForNextSentencePrediction
+from transformers import BertForNextSentencePrediction, RoFormerModel
 
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
 
@@ -31,6 +31,31 @@ def pad_pairs(examples: list[tuple[int, dict]], pad_id: int) -> dict[str, Tensor
     return batch
 
 
+class NSPHead(torch.nn.Module):
+    """BERT's pooler (dense + tanh on the first token) and its 2-way classifier, for a family
+    whose transformers classes have no NSP head (RoFormer). Written out because it is two
+    layers; it is exported beside the model as ``hf/nsp_head.safetensors``."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.pooler = torch.nn.Linear(hidden, hidden)
+        self.seq_relationship = torch.nn.Linear(hidden, 2)
+        for layer in (self.pooler, self.seq_relationship):  # BERT's initialisation
+            torch.nn.init.normal_(layer.weight, std=0.02)
+            torch.nn.init.zeros_(layer.bias)
+
+    def pool(self, last_hidden_state: Tensor) -> Tensor:
+        return torch.tanh(self.pooler(last_hidden_state[:, 0]))
+
+
+def next_sentence_parts(objective: PretrainObjective, out: Any) -> tuple[Any, Tensor]:
+    """(classifier, pooled first token) from BERT's own NSP head, or from :class:`NSPHead`."""
+    head = getattr(objective, "nsp_head", None)
+    if head is None:
+        return objective.model.cls.seq_relationship, out.pooler_output
+    return head.seq_relationship, head.pool(out.last_hidden_state)
+
+
 def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) -> StepOutput:
     logits = seq_relationship(pooled)  # (B, 2)
     loss = F.cross_entropy(logits.float(), labels)
@@ -39,17 +64,19 @@ def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) ->
 
 class NSPObjective(PretrainObjective):
     name = "nsp"
-    hf_class = BertForNextSentencePrediction
+    hf_classes = {"bert": BertForNextSentencePrediction, "roformer": RoFormerModel}
     data_format = "pairs"
     uses_segments = True
     loss_terms = ("nsp_loss",)
     accuracies = {"nsp_acc": 2}
 
+    def add_heads(self, config: Any) -> None:
+        if self.encoder_spec.family != "bert":
+            self.nsp_head = NSPHead(config.hidden_size)
+
     def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
         return pad_pairs(examples, self.special_ids["pad"])
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
-        pooled = self.encode(batch).pooler_output  # (B, H): tanh(W h_[CLS])
-        return next_sentence_loss(
-            self.model.cls.seq_relationship, pooled, batch["next_sentence_label"]
-        )
+        classifier, pooled = next_sentence_parts(self, self.encode(batch))  # tanh(W h_[CLS])
+        return next_sentence_loss(classifier, pooled, batch["next_sentence_label"])

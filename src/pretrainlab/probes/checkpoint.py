@@ -10,19 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
 from pretrainlab.data.tokenizer import load_tokenizer
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
+from pretrainlab.models.encoder import FAMILIES
 
 SCRATCH = "scratch"
 
 
 @dataclass
 class Checkpoint:
-    encoder: BertModel
+    encoder: Any  # the transformers body: BertModel or RoFormerModel
     tokenizer: PreTrainedTokenizerFast
     objective: str
     pretrain_seed: int
@@ -74,7 +75,7 @@ def check_run_dir(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     return run, info
 
 
-def _check_weight_shapes(hf: Path, config: BertConfig) -> None:
+def _check_weight_shapes(hf: Path, config: PretrainedConfig) -> None:
     """The safetensors weights must have the shapes hf/config.json describes: a config edited
     or copied from another run is a clear error, not a state-dict traceback."""
     from safetensors import safe_open
@@ -117,6 +118,24 @@ def _check_weight_shapes(hf: Path, config: BertConfig) -> None:
         )
 
 
+def _load_config(hf: Path) -> PretrainedConfig:
+    try:
+        config = AutoConfig.from_pretrained(str(hf))
+    except (ValueError, OSError) as err:
+        raise PretrainlabError(
+            f"{hf / 'config.json'} is not a transformers config this project wrote "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); re-run the pretraining."
+        ) from None
+    if config.model_type not in FAMILIES.values():
+        raise PretrainlabError(
+            f"{hf / 'config.json'} describes a {config.model_type!r} model: expected one of "
+            f"{', '.join(FAMILIES.values())} (what `pretrainlab pretrain` exports)."
+        )
+    if config.model_type == "bert":
+        config.attn_implementation = "sdpa"
+    return config
+
+
 def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int = 0) -> Checkpoint:
     """The pretrained encoder of ``checkpoint``, or for ``scratch`` a randomly initialised
     encoder of the same shape as ``scratch_from`` (with its tokenizer)."""
@@ -131,23 +150,23 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         run, info = check_run_dir(checkpoint)
     hf = run / "hf"
     tokenizer = load_tokenizer(hf)
-    config = BertConfig.from_pretrained(str(hf))
+    config = _load_config(hf)
     if len(tokenizer) != config.vocab_size:
         raise PretrainlabError(
             f"the tokenizer in {hf} has {len(tokenizer)} tokens but the model expects "
             f"vocab_size={config.vocab_size}: they do not belong together."
         )
-    config.attn_implementation = "sdpa"
     _check_weight_shapes(hf, config)
+    body = {"add_pooling_layer": False} if config.model_type == "bert" else {}
     if checkpoint == SCRATCH:
         torch.manual_seed(seed)
-        encoder = BertModel(config, add_pooling_layer=False)
+        encoder = AutoModel.from_config(config, **body)
         key, objective = f"scratch-{_weights_hash(hf / 'config.json')}-s{seed}", SCRATCH
     else:
         # The saved model has its pretraining head too; the probe takes the encoder alone.
         try:
             with _quiet_transformers():
-                encoder = BertModel.from_pretrained(str(hf), config=config, add_pooling_layer=False)
+                encoder = AutoModel.from_pretrained(str(hf), config=config, **body)
         except (RuntimeError, ValueError, OSError) as err:
             raise PretrainlabError(
                 f"the weights in {hf} do not load into the encoder its config.json describes "

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from safetensors.torch import load_file
 
 from pretrainlab.config import pretrain_parts
 from pretrainlab.data.datamodule import Indexed
-from pretrainlab.pretrain import prepare_run
+from pretrainlab.pretrain import NSP_HEAD_FILE, prepare_run
 
 
 class PretrainingLoss:
@@ -21,6 +22,9 @@ class PretrainingLoss:
         parts = pretrain_parts(cfg)
         data, self.objective = prepare_run(cfg, parts, with_train=False)
         self.objective.model = self.objective.hf_class.from_pretrained(str(run_dir / "hf"))
+        head = run_dir / "hf" / NSP_HEAD_FILE
+        if head.is_file():
+            self.objective.nsp_head.load_state_dict(load_file(str(head)))
         val = Indexed(data.val)
         size = parts.batch_size
         self.batches = [
@@ -30,7 +34,7 @@ class PretrainingLoss:
 
     @torch.no_grad()
     def __call__(self, encoder: torch.nn.Module) -> float:
-        self.objective.model.bert.load_state_dict(encoder.state_dict(), strict=False)
+        self.objective.model.base_model.load_state_dict(encoder.state_dict(), strict=False)
         self.objective.eval()
         losses = [self.objective.compute_loss(b).loss.item() for b in self.batches]
         return sum(losses) / len(losses)

@@ -10,6 +10,7 @@ Writes ``RUN/result.json`` (one flat record, see README) atomically and logs it 
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -266,4 +267,7 @@ def _run(cfg: DictConfig) -> float:
 def main() -> None:
     import hydra
 
+    from pretrainlab.faults import preflight_output_dir
+
+    preflight_output_dir(sys.argv[1:])
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")(_run)()

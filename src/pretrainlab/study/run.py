@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pretrainlab.cli import CONF_DIR, user_errors
-from pretrainlab.io import atomic_write_json, atomic_write_text
+from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.run import provenance
 from pretrainlab.study.collect import load_study, pretrain_failures
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
@@ -53,6 +53,29 @@ def launch(
     subprocess.run(cmd, env=env, check=True)
 
 
+def _record_timing(study_dir: Path, ran: dict[str, Any]) -> None:
+    """Append (or update) this invocation's phase times in ``timings.json``: a study finished
+    over several invocations (a resume, a re-run of failed jobs) keeps its whole cost."""
+    path = study_dir / "timings.json"
+    runs = read_json(path)["invocations"] if path.is_file() else []
+    runs = [r for r in runs if r.get("started") != ran["started"]] + [ran]
+    atomic_write_json(path, {"invocations": runs})
+
+
+def _timing_summary(study_dir: Path) -> str | None:
+    path = study_dir / "timings.json"
+    if not path.is_file():
+        return None
+    runs = read_json(path)["invocations"]
+    parts = []
+    for phase in ("pretrain", "probe"):
+        done = [r[phase] for r in runs if phase in r]
+        if done:
+            secs, jobs = sum(d["wall_s"] for d in done), sum(d["jobs"] for d in done)
+            parts.append(f"{phase} {secs:.0f} s ({jobs} jobs)")
+    return f"{', '.join(parts)} over {len(runs)} invocation(s)" if parts else None
+
+
 def study(
     cfg: DictConfig, study_dir: Path, launcher_overrides: list[str], launcher: dict[str, Any]
 ) -> dict[str, Any]:
@@ -63,12 +86,18 @@ def study(
     atomic_write_json(plan, {"study": cfg.study.name, "jobs": [j.to_dict() for j in jobs]})
     atomic_write_text(study_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     threads = _threads_per_job(launcher)
+    ran: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for phase in ("pretrain", "probe"):
         todo = [j for j in jobs if j.kind == phase and not is_done(j)]
         done = sum(j.kind == phase for j in jobs) - len(todo)
         print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
         if todo:
-            launch(todo, plan, study_dir, launcher_overrides, threads)
+            start = time.time()
+            try:
+                launch(todo, plan, study_dir, launcher_overrides, threads)
+            finally:
+                ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
+                _record_timing(study_dir, ran)
     from pretrainlab.study import report
     from pretrainlab.study.stats import summarize
 
@@ -81,6 +110,7 @@ def study(
         "seeds": list(cfg.study.seeds),
         "baseline": "scratch" if cfg.study.get("baseline") else None,
         "wall_time_s": round(time.time() - t0, 1),
+        "job_phases": _timing_summary(study_dir),
         "git_commit": provenance()["git_commit"],
         "pretraining_failures": pretrain_failures(jobs),
     }
@@ -141,4 +171,7 @@ def _run(cfg: DictConfig) -> None:
 def main() -> None:
     import hydra
 
+    from pretrainlab.faults import preflight_output_dir
+
+    preflight_output_dir(sys.argv[1:], also=("study.dir",))
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study")(_run)()
