@@ -73,6 +73,21 @@ def test_finetune_restores_best_and_monitors_forgetting(pretrained, probe_cfg, t
     assert result["mode"] == "finetune"
     assert set(result["forgetting"]) == {"start", "end"}
     assert result["forgetting"]["start"] > 0
+    assert 0 < result["train_steps"] <= 2 * 4  # 2 epochs of 64 examples in batches of 16
+
+
+def test_finetune_stops_at_max_steps(pretrained, probe_cfg, tmp_path):
+    cfg = probe_cfg(
+        pretrained["mlm"],
+        "sentiment",
+        "probe.mode=finetune",
+        "probe.finetune.max_epochs=10",
+        "probe.finetune.patience=10",
+        "probe.finetune.max_steps=3",
+        "probe.train_examples=64",
+    )
+    # 4 steps an epoch: the cap ends training with the epoch that reaches it (not 10 epochs)
+    assert probe(cfg, tmp_path)["train_steps"] == 4
 
 
 def test_scratch_baseline_uses_the_runs_tokenizer(pretrained, probe_cfg, tmp_path):

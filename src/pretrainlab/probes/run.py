@@ -10,6 +10,7 @@ Writes ``RUN/result.json`` (one flat record, see README) atomically and logs it 
 from __future__ import annotations
 
 import copy
+import math
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,8 @@ def _linear(
 
 def _finetune(
     cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, rows: list[int], pooling: str, logger: Any
-) -> tuple[dict, dict, dict]:
+) -> tuple[dict, dict, dict, int]:
+    """Dev and test metrics, the forgetting monitor and the optimizer steps taken."""
     p, ft = cfg.probe, cfg.probe.finetune
     Inputs = make_inputs(task)
     args = (task, ckpt.tokenizer, p.max_length, ckpt.uses_segments)
@@ -164,10 +166,14 @@ def _finetune(
     )
     monitor = {"start": forgetting(module.encoder)} if forgetting else {}
     keep = KeepBest()
+    train_loader = train.loader(ft.batch_size, True, cfg.seed)
+    # max_steps caps training in whole epochs (the epoch that reaches it is finished), so every
+    # epoch ends with the dev evaluation that early stopping and best-weight restoring need
+    epochs = min(ft.max_epochs, math.ceil(ft.max_steps / len(train_loader)))
     trainer = pl.Trainer(
         accelerator=cfg.accelerator,
         devices=1,
-        max_epochs=ft.max_epochs,
+        max_epochs=epochs,
         logger=logger,
         callbacks=[EarlyStopping("dev/score", mode="max", patience=ft.patience), keep],
         enable_checkpointing=False,
@@ -176,11 +182,7 @@ def _finetune(
         log_every_n_steps=10,
         enable_progress_bar=cfg.progress_bar,
     )
-    trainer.fit(
-        module,
-        train.loader(ft.batch_size, True, cfg.seed),
-        dev.loader(ft.batch_size * 2, False, cfg.seed),
-    )
+    trainer.fit(module, train_loader, dev.loader(ft.batch_size * 2, False, cfg.seed))
     module.load_state_dict(keep.state)
     metrics = [
         inp.metrics(predict(module, inp.loader(ft.batch_size * 2, False, cfg.seed)))
@@ -188,7 +190,7 @@ def _finetune(
     ]
     if forgetting:
         monitor["end"] = forgetting(module.encoder)
-    return metrics[0], metrics[1], monitor
+    return metrics[0], metrics[1], monitor, trainer.global_step
 
 
 def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -210,10 +212,11 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
     logger = _logger(cfg, run_dir, ckpt, task)
     monitor: dict = {}
+    steps = None
     if cfg.probe.mode == "linear":
         dev, test = _linear(cfg, ckpt, task, rows, pooling, task_key)
     else:
-        dev, test, monitor = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
+        dev, test, monitor, steps = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
     result = {
         "checkpoint": str(ckpt.run_dir) if ckpt.objective != SCRATCH else SCRATCH,
         "objective": ckpt.objective,
@@ -228,6 +231,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "dev": dev,
         "test": test,
         "forgetting": monitor,
+        "train_steps": steps,  # fine-tuning optimizer steps (null for a linear probe)
         "notes": task.notes,
         "wall_s": round(time.time() - t0, 2),
     }
