@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import datasets
-import numpy as np
-
-from pretrainlab.errors import PretrainlabError
 
 TaskKind = Literal["classification", "pair", "qa"]
 SPLITS = ("train", "dev", "test")
@@ -36,19 +33,3 @@ class ProbeTask:
     @property
     def primary_metric(self) -> str:
         return "f1" if self.kind == "qa" else "accuracy"
-
-
-def cap_split(split: datasets.Dataset, size: int | None, seed: int, name: str) -> tuple:
-    """At most ``size`` rows of ``split`` (a seeded sample, kept in file order), and a note
-    saying so. A cap keeps large release sets (66k SST-2 sentences) cheap to encode when a
-    study only probes a few hundred labels; ``None`` keeps everything."""
-    if size is None:
-        return split, None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise PretrainlabError(
-            f"{name}={size!r} is not valid: expected null (every row) or an integer >= 1."
-        )
-    if size >= len(split):
-        return split, None
-    rows = np.random.default_rng(seed).permutation(len(split))[:size]
-    return split.select(sorted(rows.tolist())), f"{name}={size}: {size} of {len(split)} rows kept"

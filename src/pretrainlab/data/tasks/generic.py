@@ -173,6 +173,22 @@ def carve_splits(n: int, sizes: Sequence[int], seed: int) -> tuple[list[int], li
     return rest, samples
 
 
+def cap_split(split: datasets.Dataset, size: int | None, seed: int, name: str) -> tuple:
+    """At most ``size`` rows of ``split`` (a :func:`carve_splits` sample, kept in file order),
+    and a note saying so. A cap keeps large release sets (66k SST-2 sentences) cheap to
+    encode when a study only probes a few hundred labels; ``None`` keeps everything."""
+    if size is None:
+        return split, None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise PretrainlabError(
+            f"{name}={size!r} is not valid: expected null (every row) or an integer >= 1."
+        )
+    if size >= len(split):
+        return split, None
+    _, (rows,) = carve_splits(len(split), [size], seed)
+    return split.select(rows), f"{name}={size}: {size} of {len(split)} rows kept"
+
+
 def make_split(columns: dict[str, list], pair: bool) -> datasets.Dataset:
     """A classification (``text``, ``label``) or pair (``text``, ``text_pair``, ``label``) split."""
     features = {"text": datasets.Value("string")}

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pretrainlab.data.tasks.base import ProbeTask, cap_split
-from pretrainlab.data.tasks.generic import carve_splits, make_split, read_table
+from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tasks.generic import cap_split, carve_splits, make_split, read_table
 from pretrainlab.errors import PretrainlabError
 
 MAX_DEV_FRACTION = 0.25  # dev carve-out never takes more than this share of train

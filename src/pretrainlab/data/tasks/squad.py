@@ -27,7 +27,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from pretrainlab.data.tasks.base import ProbeTask, cap_split
+from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tasks.generic import cap_split
 from pretrainlab.errors import PretrainlabError
 
 TRAIN_NAMES = ("train-v1.1.json", "train.json")
