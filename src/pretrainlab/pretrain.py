@@ -210,6 +210,9 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
+        # the datamodule splits its own permutation across processes (EpochPermutationSampler)
+        # and its validation set the same way
+        use_distributed_sampler=False,
     )
     try:
         trainer.fit(

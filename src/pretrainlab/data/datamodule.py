@@ -30,12 +30,22 @@ class EpochPermutationSampler(Sampler[int]):
     """A seeded permutation per epoch (Lightning calls ``set_epoch``), reproducible by
     construction: epoch ``e`` always visits the same order for the same seed.
 
-    ``resume(epoch, skip)`` makes the next pass over ``epoch`` start after its first ``skip``
-    examples (a run resumed from a mid-epoch checkpoint); ``len`` stays the full epoch, as
-    Lightning counts the batches already done."""
+    Under data parallelism each of ``world`` processes takes every ``world``-th example of the
+    one permutation (trimmed to a multiple of ``world``), so a global batch of ``world`` x
+    ``batch_size`` holds the same examples as a single process's batch of that size. Written
+    here rather than left to Lightning's DistributedSamplerWrapper, which reshuffles a custom
+    training sampler's order with its own seed (so DDP and one process would see different
+    batches) and cannot resume mid-epoch.
 
-    def __init__(self, n: int, seed: int):
+    ``resume(epoch, skip)`` makes the next pass over ``epoch`` start after its first ``skip``
+    examples of this process's share (a run resumed from a mid-epoch checkpoint); ``len``
+    stays the full share, as Lightning counts the batches already done."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1):
+        if not 0 <= rank < world:
+            raise PretrainlabError(f"sampler rank {rank} is outside a world of {world} processes")
         self.n, self.seed, self.epoch = n, seed, 0
+        self.rank, self.world = rank, world
         self.skipped = 0  # examples skipped at the start of the current pass
         self._resume: tuple[int, int] | None = None
 
@@ -46,7 +56,7 @@ class EpochPermutationSampler(Sampler[int]):
         self.epoch, self._resume = epoch, (epoch, skip)
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // self.world
 
     def __iter__(self) -> Iterator[int]:
         skip, self._resume = (
@@ -55,7 +65,8 @@ class EpochPermutationSampler(Sampler[int]):
         )
         self.skipped = skip
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g)[skip:].tolist())
+        order = torch.randperm(self.n, generator=g)[: len(self) * self.world]
+        return iter(order[self.rank :: self.world][skip:].tolist())
 
 
 class ResumableLoader(DataLoader):
@@ -79,8 +90,8 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def _permutation(self) -> EpochPermutationSampler | None:
-        """Our sampler, or None where Lightning replaced it (a distributed sampler under DDP:
-        that run restarts its epoch's order on resume, with Lightning's warning)."""
+        """Our sampler, or None where Lightning replaced it (only if a Trainer is built with
+        ``use_distributed_sampler=True``; pretrainlab's is not)."""
         return self.sampler if isinstance(self.sampler, EpochPermutationSampler) else None
 
     def state_dict(self) -> dict[str, int]:
@@ -154,8 +165,17 @@ class PretrainDataModule(pl.LightningDataModule):
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,
             )
-        sampler = EpochPermutationSampler(len(self.train), self.seed)
+        sampler = EpochPermutationSampler(len(self.train), self.seed, *self._rank_world())
         return self._loader(self.train, sampler, drop_last=True, cls=ResumableLoader)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val, None, drop_last=False)
+        # every world-th example, unpadded: the torchmetrics states summed over processes then
+        # hold exactly the examples one process would see (with the same limit_val_batches)
+        rank, world = self._rank_world()
+        sampler = range(rank, len(self.val), world) if world > 1 else None
+        return self._loader(self.val, sampler, drop_last=False)
+
+    def _rank_world(self) -> tuple[int, int]:
+        """This process's rank and the number of processes (0, 1 outside a Trainer)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
