@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: help setup test test-full lint pretrain compare bench clean
+.PHONY: help setup test lint pretrain compare bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install (torch pin first; TORCH_SPEC overrides), once
 
-test: setup ## fast test suite (what CI runs)
-	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
-
-test-full: setup ## every test, slow end-to-end ones included
+test: setup ## the test suite (what CI runs), DDP and joblib-launcher tests included
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup ## ruff

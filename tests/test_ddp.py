@@ -19,7 +19,6 @@ def test_permutation_sampler_splits_each_global_batch_across_processes():
         EpochPermutationSampler(n, seed, 3, world)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("objective", "rel"),
     # CLM predicts every position, so each process's mean covers the same number of tokens and

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from pretrainlab.study.plan import expand
 from pretrainlab.study.reproduce import reproduce
@@ -97,7 +96,6 @@ def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):
     assert again[1]["pretrain"]["jobs"] == 2  # only the failed variant is tried again
 
 
-@pytest.mark.slow
 def test_tiny_study_joblib_launcher(tmp_path, cache_dir):
     cfg = _study_cfg(tmp_path, cache_dir)
     study(cfg, tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], {"n_jobs": 2})
