@@ -134,3 +134,21 @@ def test_pairs_carry_segment_ids_only_for_segment_checkpoints(pretrained):
     with_segments = tokenize(rows, tok, 32, segments=True)["token_type_ids"][0]
     assert with_segments[0] == 0 and with_segments.max() == 1  # B is segment 1
     assert tokenize(rows, tok, 32, segments=False)["token_type_ids"].max() == 0
+
+
+def test_result_notes_an_untrained_cls_only_where_auto_picked_it(pretrained, probe_cfg, tmp_path):
+    def notes(checkpoint, *overrides):
+        cfg = probe_cfg(checkpoint, "sentiment", "probe.train_examples=50", *overrides)
+        return [
+            n
+            for n in probe(cfg, tmp_path / "_".join(overrides or ["auto"]))["notes"]
+            if n.startswith("pooling:")
+        ]
+
+    assert notes(pretrained["mlm"]) == [
+        "pooling: auto chose [CLS], which the 'mlm' objective never trains; "
+        "probe.pooling=mean pools every token instead."
+    ]
+    assert notes(pretrained["mlm"], "probe.pooling=mean") == []
+    assert notes(pretrained["mlm"], "probe.pooling=cls") == []  # asked for: no advice
+    assert notes(pretrained["clm"]) == []  # auto pooled the last token

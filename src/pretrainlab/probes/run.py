@@ -232,7 +232,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "test": test,
         "forgetting": monitor,
         "train_steps": steps,  # fine-tuning optimizer steps (null for a linear probe)
-        "notes": task.notes,
+        "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)],
         "wall_s": round(time.time() - t0, 2),
     }
     atomic_write_json(run_dir / "result.json", result)
@@ -246,6 +246,18 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
         wandb.finish()
     return result
+
+
+def _pooling_notes(cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, pooling: str) -> list[str]:
+    """A note when ``auto`` pooled a [CLS] its objective never trained: only the NSP objectives
+    (the ones with segments) put a loss on it, so an MLM-only [CLS] is close to untrained."""
+    untrained_cls = ckpt.objective != SCRATCH and not ckpt.uses_segments and not ckpt.causal
+    if task.kind == "qa" or pooling != "cls" or cfg.probe.pooling != "auto" or not untrained_cls:
+        return []
+    return [
+        f"pooling: auto chose [CLS], which the {ckpt.objective!r} objective never trains; "
+        "probe.pooling=mean pools every token instead."
+    ]
 
 
 def _logger(cfg: DictConfig, run_dir: Path, ckpt: Checkpoint, task: ProbeTask) -> Any:
