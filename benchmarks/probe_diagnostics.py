@@ -41,15 +41,13 @@ def sklearn_probe(
     """Test accuracy of the dev-best C, and that C."""
     scale = StandardScaler().fit(feats["train"])
     x = {s: scale.transform(feats[s]) for s in SPLITS}
-    best = max(
-        (
-            (model.score(x["dev"], labels["dev"]), c, model)
-            for c in C_GRID
-            for model in [LogisticRegression(C=c, max_iter=5000).fit(x["train"], labels["train"])]
-        ),
-        key=lambda t: t[0],
-    )
-    return float(best[2].score(x["test"], labels["test"])), best[1]
+    best_dev, best_c, best_model = -1.0, C_GRID[0], None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=5000).fit(x["train"], labels["train"])
+        dev = model.score(x["dev"], labels["dev"])
+        if dev > best_dev:
+            best_dev, best_c, best_model = dev, c, model
+    return float(best_model.score(x["test"], labels["test"])), best_c
 
 
 def probe_table(
@@ -96,26 +94,23 @@ def probe_table(
 
 
 def lexical_structure(ckpt: Checkpoint, name: str) -> None:
-    groups: dict[str, set[str]] = {f"{a}/{b}": {a, b} for a, b in PAIR_CUES} | {
-        "positive": {"positive"},
-        "negative": {"negative"},
-    }
-    words = {f"{a}/{b}": cues for (a, b), cues in PAIR_CUES.items()}
-    words |= {"positive": POSITIVE, "negative": NEGATIVE}
+    # each group of label words, named by the labels it points to (a cue's two topics)
+    groups = [(frozenset(pair), cues) for pair, cues in PAIR_CUES.items()]
+    groups += [(frozenset({"positive"}), POSITIVE), (frozenset({"negative"}), NEGATIVE)]
     ids, owner = [], []
-    for group, members in words.items():
+    for labels, members in groups:
         for word in members:
             pieces = ckpt.tokenizer(word, add_special_tokens=False)["input_ids"]
             if len(pieces) == 1:  # multi-piece words have no single embedding row
                 ids.append(pieces[0])
-                owner.append(group)
+                owner.append(labels)
     table = ckpt.encoder.get_input_embeddings().weight.detach().float()
     x = torch.nn.functional.normalize(table[ids] - table.mean(0), dim=-1)
     sim = x @ x.T
     sim.fill_diagonal_(-2.0)
     nearest = sim.argmax(1).tolist()
     same = np.mean([owner[i] == owner[j] for i, j in enumerate(nearest)])
-    shares = np.mean([bool(groups[owner[i]] & groups[owner[j]]) for i, j in enumerate(nearest)])
+    shares = np.mean([bool(owner[i] & owner[j]) for i, j in enumerate(nearest)])
     print(
         f"{name:>10} lexical: {len(ids)} single-token label words; nearest neighbour in the "
         f"same cue group {same:.2f}, sharing a topic/polarity {shares:.2f}",
