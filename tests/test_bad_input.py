@@ -708,3 +708,50 @@ def test_property_random_knob_values(base_cfg, key, value):
         assert not _in_range(key, value, base_cfg), (key, value, str(err))
     else:  # accepted: then it is in range
         assert _in_range(key, value, base_cfg), (key, value)
+
+
+# --- a file where the output folder must go (found by the logger x command matrix) -----------
+@pytest.mark.parametrize(
+    ("command", "args", "key"),
+    [
+        ("probe", ["checkpoint=scratch"], "hydra.run.dir"),
+        ("study", ["-m"], "study.dir"),
+    ],
+)
+def test_cli_file_in_the_output_path(tmp_path, command, args, key):
+    """``hydra.run.dir=FILE/x`` (or ``study.dir=``) used to end in Hydra's NotADirectoryError
+    traceback: the preflight skipped a parent that exists as a file."""
+    (tmp_path / "file").write_text("")
+    out = _cli(command, *args, f"{key}={tmp_path}/file/x", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"'{tmp_path}/file' is a file, not a folder" in out.stderr
+    assert f"Pick a writable {key}." in out.stderr and "Traceback" not in out.stderr
+
+
+def test_preflight_checks_the_folders_the_command_writes(tmp_path, monkeypatch, capsys):
+    """The default run folder is ``outputs/`` under the working directory, except for a study
+    given ``study.dir`` (its run folder is inside it); ``-m`` checks the sweep folder."""
+    from pretrainlab.faults import preflight_output_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").write_text("")  # blocks every default folder
+    (tmp_path / "ok").mkdir()
+
+    def refused(argv: list[str], also: tuple[str, ...] = ()) -> str:
+        with pytest.raises(SystemExit) as stop:
+            preflight_output_dir(argv, also)
+        assert stop.value.code == 2
+        return capsys.readouterr().err
+
+    assert "Pick a writable hydra.run.dir." in refused(["checkpoint=scratch"])
+    assert "Pick a writable hydra.sweep.dir." in refused(["-m", "seed=0,1"])
+    assert "hydra.run.dir or study.dir" in refused([], ("study.dir",))
+    preflight_output_dir(["study.dir=ok/s"], ("study.dir",))  # outputs/ is not written
+    preflight_output_dir(["hydra.run.dir=ok/r"])
+    preflight_output_dir(["-m", "hydra.sweep.dir=ok/m"])
+    preflight_output_dir(["--cfg", "job"])  # writes nothing
+    assert "Pick a writable hydra.sweep.dir." in refused(["-m", "study.dir=ok/s"], ("study.dir",))
+    assert "Pick a writable study.dir." in refused(["study.dir=outputs/s"], ("study.dir",))
+    assert "Pick a writable hydra.run.dir." in refused(
+        ["study.dir=ok/s", "++hydra.run.dir=outputs/x"], ("study.dir",)
+    )

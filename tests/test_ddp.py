@@ -7,14 +7,23 @@ from pretrainlab.errors import PretrainlabError
 from pretrainlab.pretrain import pretrain
 
 
+def _epoch(sampler: EpochPermutationSampler, epoch: int) -> list[tuple[int, int]]:
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
 def test_permutation_sampler_splits_each_global_batch_across_processes():
     n, seed, batch, world = 103, 7, 4, 3
-    single = list(EpochPermutationSampler(n, seed))
-    shares = [list(EpochPermutationSampler(n, seed, rank, world)) for rank in range(world)]
-    assert len({len(share) for share in shares}) == 1  # equal lengths: no process waits
-    for k in range(len(shares[0]) // batch):
-        global_batch = [i for share in shares for i in share[k * batch : (k + 1) * batch]]
-        assert sorted(global_batch) == sorted(single[k * world * batch : (k + 1) * world * batch])
+    for epoch in (0, 1):  # keys are (epoch, index): dynamic masks match across processes too
+        single = _epoch(EpochPermutationSampler(n, seed), epoch)
+        shares = [_epoch(EpochPermutationSampler(n, seed, r, world), epoch) for r in range(world)]
+        assert len({len(share) for share in shares}) == 1  # equal lengths: no process waits
+        assert {e for share in shares for e, _ in share} == {epoch}
+        for k in range(len(shares[0]) // batch):
+            global_batch = [i for share in shares for i in share[k * batch : (k + 1) * batch]]
+            assert sorted(global_batch) == sorted(
+                single[k * world * batch : (k + 1) * world * batch]
+            )
     with pytest.raises(PretrainlabError, match="rank 3"):
         EpochPermutationSampler(n, seed, 3, world)
 
@@ -47,8 +56,8 @@ def test_ddp_two_cpu_processes_match_single_process(pretrain_cfg, tmp_path, obje
         ),
         tmp_path / "ddp",
     )
-    # the same 16 examples (and masks, keyed by example) form each global batch, and the two
-    # processes validate on the two halves of the same validation examples
+    # the same 16 examples (and masks, keyed by epoch and example) form each global batch; the
+    # two processes validate on the two halves of the same validation examples
     accuracy = "val/mlm_acc" if objective == "mlm" else "val/next_token_acc"
     for key in ("val/loss", accuracy):
         assert ddp[key] == pytest.approx(single[key], rel=rel, abs=1e-6), key

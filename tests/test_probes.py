@@ -8,14 +8,11 @@ import torch
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.probes import features
-from pretrainlab.probes.features import pool, resolve_pooling
+from pretrainlab.probes.features import pool
 from pretrainlab.probes.run import budget_indices, probe
 
 
-def test_pooling_follows_the_attention_type():
-    assert resolve_pooling("auto", causal=False) == "cls"
-    assert resolve_pooling("auto", causal=True) == "last"
-    assert resolve_pooling("mean", causal=True) == "mean"
+def test_pooling():  # what `auto` picks: tests/test_probe_protocol.py
     hidden = torch.arange(2 * 4 * 3, dtype=torch.float).reshape(2, 4, 3)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
     assert torch.equal(pool(hidden, mask, "cls"), hidden[:, 0])
@@ -39,7 +36,7 @@ def test_linear_probe_on_cached_features_is_bit_identical(
     first = probe(cfg, tmp_path / "a")
     monkeypatch.setattr(features, "encode_split", lambda *a, **k: pytest.fail("not cached"))
     monkeypatch.setattr(
-        "pretrainlab.probes.run.encode_split", lambda *a, **k: pytest.fail("not cached")
+        "pretrainlab.probes.frozen.encode_split", lambda *a, **k: pytest.fail("not cached")
     )
     second = probe(cfg, tmp_path / "b")
     assert first["dev"] == second["dev"] and first["test"] == second["test"]
@@ -82,12 +79,11 @@ def test_finetune_stops_at_max_steps(pretrained, probe_cfg, tmp_path):
         "sentiment",
         "probe.mode=finetune",
         "probe.finetune.max_epochs=10",
-        "probe.finetune.patience=10",
         "probe.finetune.max_steps=3",
         "probe.train_examples=64",
     )
-    # 4 steps an epoch: the cap ends training with the epoch that reaches it (not 10 epochs)
-    assert probe(cfg, tmp_path)["train_steps"] == 4
+    # 4 steps an epoch: exactly max_steps updates, mid-epoch (no longer the whole epoch)
+    assert probe(cfg, tmp_path)["train_steps"] == 3
 
 
 def test_scratch_baseline_uses_the_runs_tokenizer(pretrained, probe_cfg, tmp_path):
@@ -136,19 +132,25 @@ def test_pairs_carry_segment_ids_only_for_segment_checkpoints(pretrained):
     assert tokenize(rows, tok, 32, segments=False)["token_type_ids"].max() == 0
 
 
-def test_result_notes_an_untrained_cls_only_where_auto_picked_it(pretrained, probe_cfg, tmp_path):
+def test_result_notes_a_legacy_cls_only_where_auto_picked_it(pretrained, probe_cfg, tmp_path):
+    """A run from before objectives recorded ``probe_pooling`` gets the old attention-type rule
+    ([CLS] if bidirectional) and a note naming probe.pooling=mean; a new run needs no note."""
+    import shutil
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(pretrained["mlm"], legacy)
+    info = read_json(legacy / "run.json")
+    del info["probe_pooling"]
+    (legacy / "run.json").write_text(json.dumps(info))
+
     def notes(checkpoint, *overrides):
         cfg = probe_cfg(checkpoint, "sentiment", "probe.train_examples=50", *overrides)
-        return [
-            n
-            for n in probe(cfg, tmp_path / "_".join(overrides or ["auto"]))["notes"]
-            if n.startswith("pooling:")
-        ]
+        result = probe(cfg, tmp_path / f"{checkpoint.name}_{'_'.join(overrides or ['auto'])}")
+        return result["pooling"], [n for n in result["notes"] if n.startswith("pooling:")]
 
-    assert notes(pretrained["mlm"]) == [
-        "pooling: auto chose [CLS], which the 'mlm' objective never trains; "
-        "probe.pooling=mean pools every token instead."
-    ]
-    assert notes(pretrained["mlm"], "probe.pooling=mean") == []
-    assert notes(pretrained["mlm"], "probe.pooling=cls") == []  # asked for: no advice
-    assert notes(pretrained["clm"]) == []  # auto pooled the last token
+    pooling, legacy_notes = notes(legacy)
+    assert pooling == "cls" and len(legacy_notes) == 1
+    assert "has no probe_pooling" in legacy_notes[0] and "probe.pooling=mean" in legacy_notes[0]
+    assert notes(legacy, "probe.pooling=cls") == ("cls", [])  # asked for: no advice
+    assert notes(pretrained["mlm"]) == ("mean", [])  # declared by the objective
+    assert notes(pretrained["clm"]) == ("last", [])

@@ -50,11 +50,22 @@ def _mtimes(study_dir: Path) -> dict[str, float]:
 def test_every_experiment_expands(tmp_path):
     for name in ("mlm_vs_clm", "nsp_ablation", "mask_rate", "task_weighting"):
         cfg = compose_config("study", [f"experiment={name}", f"study.name={name}"])
-        jobs = expand(cfg, tmp_path)
+        jobs = expand(cfg)
         assert {j.kind for j in jobs} == {"pretrain", "probe"}
         for job in jobs:  # every job's overrides compose into a valid config
             if job.id < 3 or job.kind == "pretrain":
                 compose_config(job.kind, job.overrides)
+
+
+def test_a_zero_shot_task_is_probed_once_per_checkpoint():
+    cfg = compose_config(
+        "study", ["study.name=z", "study.tasks=[facts,topic]", "study.objectives=[mlm]"]
+    )
+    probes = [j for j in expand(cfg) if j.kind == "probe"]
+    facts = [j for j in probes if j.task == "facts"]
+    assert {(j.mode, j.budget) for j in facts} == {("zeroshot", 0)}
+    assert len(facts) == 2 * 3  # mlm and scratch x 3 seeds, once each
+    assert len(probes) - len(facts) == 2 * 3 * 2 * 2  # topic: x 2 modes x 2 budgets
 
 
 def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):

@@ -68,7 +68,7 @@ def test_larger_corpus_keeps_world_and_leading_documents(docs):
 def test_document_shape_and_all_genres(docs):
     assert all(set(d) == {"doc_id", "genre", "sentences"} for d in docs)
     assert len({d["doc_id"] for d in docs}) == len(docs)
-    assert Counter(d["genre"] for d in docs).keys() == set(GENRES)
+    assert Counter(d["genre"] for d in docs).keys() == set(GENRES) - {"lexical"}  # share 0
     assert {"biography", "review", "news", "narrative"} <= set(GENRES)
     assert sum(len(d["sentences"]) for d in docs[:-1]) / (len(docs) - 1) >= 4
 
@@ -152,18 +152,20 @@ def test_world_has_prefix_entities():
 
 
 def test_probe_task_shapes_and_balance(tasks):
-    assert set(tasks) == {"sentiment", "topic", "pair", "qa"}
+    assert set(tasks) == {"sentiment", "topic", "pair", "qa", "lexical", "direction"}
     columns = {
         "classification": {"text", "label"},
         "pair": {"text", "text_pair", "label"},
         "qa": {"id", "question", "context", "answers", "needs_right_context"},
+        "lexical": {"text", "label", "subset"},  # tests/test_lexical.py
+        "direction": {"id", "question", "context", "answers", "subset", "candidates"},
     }
     for name, task in tasks.items():
         assert task.name == name
         assert list(task.splits) == ["train", "dev", "test"]
         assert [len(task.splits[s]) for s in ("train", "dev", "test")] == [300, 100, 200]
         for split in task.splits.values():
-            assert set(split.column_names) == columns[task.kind]
+            assert set(split.column_names) == columns.get(name, columns[task.kind])
             if task.kind != "qa":
                 counts = Counter(split["label"])
                 assert sorted(counts) == list(range(task.num_labels))
@@ -184,7 +186,7 @@ def test_probe_tasks_are_deterministic_and_splits_disjoint(tasks):
         != (tasks["sentiment"].splits["test"]["text"][:10])
     )
     for name, task in tasks.items():
-        column = "context" if name == "qa" else "text"
+        column = "context" if task.kind == "qa" else "text"
         keys = [
             (row[column], row.get("question"), row.get("text_pair"))
             for split in task.splits.values()

@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pretrainlab.budget import ComputeBudget, world_size
 from pretrainlab.data.corpus import Corpus
 from pretrainlab.data.tokenizer import TokenizerSpec
 from pretrainlab.errors import PretrainlabError
@@ -219,6 +220,9 @@ class PretrainParts:
     seq_len: int
     batch_size: int
     cache_dir: Path
+    budget: ComputeBudget
+    tokens_per_step: int
+    flops_per_token: float  # declared: with tokenizer.vocab_size, before the tokenizer exists
 
 
 def pretrain_parts(cfg: DictConfig) -> PretrainParts:
@@ -240,7 +244,16 @@ def pretrain_parts(cfg: DictConfig) -> PretrainParts:
             f"data.seq_len <= {encoder.max_positions} or a larger encoder.max_positions."
         )
     objective_cls = get_class(cfg.objective._target_)
-    objective_cls.validate(**{k: v for k, v in cfg.objective.items() if k != "_target_"})
+    params = {k: v for k, v in cfg.objective.items() if k != "_target_"}
+    objective_cls.validate(**params)
+    tokens_per_step = batch_size * seq_len * world_size(cfg.trainer)
+    tokens_per_step *= cfg.trainer.get("accumulate_grad_batches") or 1
+    flops_per_token = encoder.flops_per_token(
+        seq_len, cfg.tokenizer.vocab_size, objective_cls.predicted_share(**params)
+    )
+    budget = build(cfg.budget) if cfg.get("budget") else ComputeBudget()
+    if (steps := budget.steps(tokens_per_step, flops_per_token)) is not None:
+        cfg.trainer.max_steps = steps  # the budget decides; config.yaml records both
     return PretrainParts(
         encoder=encoder,
         optim=build(cfg.optim),
@@ -250,4 +263,7 @@ def pretrain_parts(cfg: DictConfig) -> PretrainParts:
         seq_len=seq_len,
         batch_size=batch_size,
         cache_dir=Path(cfg.paths.cache_dir).expanduser(),
+        budget=budget,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=flops_per_token,
     )

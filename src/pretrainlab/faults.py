@@ -379,35 +379,50 @@ def disk_errors(run_dir: Path) -> Iterator[None]:
 def preflight_output_dir(argv: list[str], also: tuple[str, ...] = ()) -> None:
     """Hydra creates the run folder and writes .hydra/ before ``_run`` starts, and reports a
     failure there as a traceback: check the output folder first and say it in one line.
-    ``also`` names more ``key=`` overrides that choose a folder the command writes to
-    (``study.dir``)."""
+
+    The folders checked: ``hydra.run.dir`` (``hydra.sweep.dir`` with ``-m``) when given, else
+    the default under the working directory (``outputs/``); and each ``key=`` override named
+    in ``also`` that is given (``study.dir``). A given ``also`` folder holds the default run
+    folder (the study's ``${study.dir}/.hydra_study``), so then ``outputs/`` is not checked:
+    the command does not write there."""
     if any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i") for a in argv):
         return  # prints a config or help: writes nothing
     sweep = "-m" in argv or "--multirun" in argv
-    key = "hydra.sweep.dir=" if sweep else "hydra.run.dir="
-    for k in (key, *(f"{a}=" for a in also)):
-        given = [a.split("=", 1)[1] for a in argv if a.startswith((k, f"+{k}", f"++{k}"))]
-        if given or k == key:
-            _check_folder(Path(given[-1] if given else "outputs"), k.rstrip("="))
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    given = {k: _override(argv, k) for k in (key, *also)}
+    for k, value in given.items():
+        if value is not None:
+            _check_folder(Path(value), k)
+    inside_also = not sweep and any(given[a] is not None for a in also)
+    if given[key] is None and not inside_also:  # either key moves the run folder
+        _check_folder(Path("outputs"), " or ".join([key, *([] if sweep else also)]))
+
+
+def _override(argv: list[str], key: str) -> str | None:
+    """The value of the last ``key=value`` (or ``+key=`` / ``++key=``) override, or None."""
+    values = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith(f"{key}=")]
+    return values[-1] if values else None
 
 
 def _check_folder(folder: Path, key: str) -> None:
     folder = folder.expanduser().absolute()
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
+    existing = folder  # the nearest part of the path that exists: where mkdir starts
+    while not (existing.exists() or existing.is_symlink()) and existing != existing.parent:
         existing = existing.parent
     try:
-        if existing.is_dir():
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        elif existing == folder:
-            raise NotADirectoryError(20, "Not a directory", str(folder))
+        if not existing.is_dir():  # a file (or a dangling link) where a folder must go
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as err:
-        reason = DISK_ERRNOS.get(err.errno or -1, err.strerror)
+        if err.errno == errno.ENOTDIR:
+            reason = f"{str(existing)!r} is a file, not a folder"
+        else:
+            reason = DISK_ERRNOS.get(err.errno or -1, err.strerror or str(err))
+            reason += f" ({err.strerror}, at {str(existing)!r})"
         print(
-            f"pretrainlab: error: cannot create the run folder {str(folder)!r}: {reason} "
-            f"({err.strerror}, at {str(existing)!r}). Pick a writable "
-            f"{key}.",
+            f"pretrainlab: error: cannot create the run folder {str(folder)!r}: {reason}. "
+            f"Pick a writable {key}.",
             file=sys.stderr,
         )
         raise SystemExit(2) from None

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from safetensors.torch import save_file
 
+from pretrainlab.budget import spent
 from pretrainlab.callbacks import History, Throughput
 from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.config import PretrainParts, build, pretrain_parts
@@ -40,6 +41,7 @@ from pretrainlab.faults import (
 )
 from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from pretrainlab.perf import tune_allocator
+from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -61,7 +63,7 @@ def _logger(cfg: DictConfig, run_dir: Path, name: str, record: RunRecord) -> Any
             wandb_dir=str(logger.experiment.dir),
             wandb_group=cfg.logger.get("group"),
         )
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(redact_config(OmegaConf.to_container(cfg, resolve=True)))
     return logger
 
 
@@ -155,7 +157,8 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         tune_allocator()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     record = RunRecord(run_dir)
-    config_text = OmegaConf.to_yaml(cfg, resolve=True)
+    # redacted (pretrainlab.redact): what config.yaml holds, and what a resume compares it to
+    config_text = redacted_yaml(cfg)
     if (done := _finished(run_dir, record, config_text)) is not None:
         print(
             f"pretrainlab: {run_dir} already completed this config; nothing to do.", file=sys.stderr
@@ -182,8 +185,14 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         data=data.stats,
         causal=objective.causal,
         uses_segments=objective.uses_segments,
+        probe_pooling=objective.probe_pooling(),  # what probe.pooling=auto pools from it
         parameters=sum(p.numel() for p in objective.parameters()),
         resumed_from_step=_step(last) if last.exists() else None,
+        # what the run is declared to spend: the equal-compute terms of a study
+        compute={
+            "budget": parts.budget.kind,
+            **spent(cfg.trainer.max_steps, parts.tokens_per_step, parts.flops_per_token),
+        },
     )
     datamodule = PretrainDataModule(
         data.train, data.val, objective.collate, parts.batch_size, cfg.seed, cfg.data.num_workers
@@ -292,6 +301,7 @@ def _step(ckpt: Path) -> int | None:
 def _run(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
+    redact_hydra_run()
     metrics = pretrain(cfg, Path(HydraConfig.get().runtime.output_dir))
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 

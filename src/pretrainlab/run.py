@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pretrainlab.io import atomic_write_json, read_json
+from pretrainlab.redact import redact_argv
 
 PACKAGES = (
     "torch",
@@ -65,7 +66,7 @@ def provenance() -> dict[str, Any]:
         "git_commit": git_commit(),
         "versions": versions(),
         "host": platform.node(),
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),  # a secret override is not kept (pretrainlab.redact)
         "cpu_count": os.cpu_count(),
     }
 

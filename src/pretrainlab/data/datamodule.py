@@ -11,10 +11,17 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from pretrainlab.errors import PretrainlabError
 
+# What a collator gets beside each example to derive its randomness from: the example's
+# index, or ``(epoch, index)`` where the training sampler drew it (the pass over the data
+# travels with the index because a collator in a persistent DataLoader worker never sees the
+# main process' ``set_epoch``).
+ExampleKey = int | tuple[int, int]
+
 
 class Indexed(Dataset):
-    """Yields ``(index, example)`` so collators can derive per-example randomness from the
-    index (masks then do not depend on batch order, worker count or a resumed position)."""
+    """Yields ``(key, example)`` for a key that is an index or ``(epoch, index)`` (see
+    ``ExampleKey``), so collators can derive per-example randomness from it (masks then do
+    not depend on batch order, worker count, DDP rank or a resumed position)."""
 
     def __init__(self, examples: Sequence[Any]):
         self.examples = examples
@@ -22,13 +29,16 @@ class Indexed(Dataset):
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, i: int) -> tuple[int, Any]:
-        return i, self.examples[i]
+    def __getitem__(self, key: ExampleKey) -> tuple[ExampleKey, Any]:
+        return key, self.examples[key[1] if isinstance(key, tuple) else key]
 
 
-class EpochPermutationSampler(Sampler[int]):
+class EpochPermutationSampler(Sampler[tuple[int, int]]):
     """A seeded permutation per epoch (Lightning calls ``set_epoch``), reproducible by
-    construction: epoch ``e`` always visits the same order for the same seed.
+    construction: epoch ``e`` always visits the same order for the same seed. It yields
+    ``(epoch, index)`` keys, so per-example randomness (MLM's dynamic masks) can follow the
+    epoch of the very permutation that drew the example: the same on every rank and worker,
+    and restored with it on resume.
 
     Under data parallelism each of ``world`` processes takes every ``world``-th example of the
     one permutation (trimmed to a multiple of ``world``), so a global batch of ``world`` x
@@ -58,15 +68,15 @@ class EpochPermutationSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.n // self.world
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         skip, self._resume = (
             (self._resume[1] if self._resume and self._resume[0] == self.epoch else 0),
             None,
         )
-        self.skipped = skip
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.skipped, epoch = skip, self.epoch
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(self.n, generator=g)[: len(self) * self.world]
-        return iter(order[self.rank :: self.world][skip:].tolist())
+        return ((epoch, i) for i in order[self.rank :: self.world][skip:].tolist())
 
 
 class ResumableLoader(DataLoader):
@@ -170,7 +180,9 @@ class PretrainDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         # every world-th example, unpadded: the torchmetrics states summed over processes then
-        # hold exactly the examples one process would see (with the same limit_val_batches)
+        # hold exactly the examples one process would see (with the same limit_val_batches).
+        # Its keys are bare indices, without an epoch: every evaluation draws the same masks,
+        # so val/ curves compare models, not mask draws.
         rank, world = self._rank_world()
         sampler = range(rank, len(self.val), world) if world > 1 else None
         return self._loader(self.val, sampler, drop_last=False)

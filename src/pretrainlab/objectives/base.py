@@ -17,8 +17,10 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.models.encoder import EncoderSpec
+from pretrainlab.objectives.scoring import CandidateScorer
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -77,6 +79,7 @@ class PretrainObjective(pl.LightningModule):
     data_format: ClassVar[str] = "blocks"  # "blocks" (packed) or "pairs" (NSP segments)
     causal: ClassVar[bool] = False
     uses_segments: ClassVar[bool] = False
+    trains_cls: ClassVar[bool] = False  # a loss reads the first token's output (a pair head)
     loss_terms: ClassVar[tuple[str, ...]] = ()
     ppl_term: ClassVar[str | None] = None
     accuracies: ClassVar[dict[str, str | int]] = {}  # name -> number of classes or "vocab"
@@ -128,21 +131,45 @@ class PretrainObjective(pl.LightningModule):
         """Heads the transformers class of this family lacks (RoFormer has no NSP head)."""
 
     @classmethod
+    def probe_pooling(cls) -> str:
+        """What ``probe.pooling=auto`` pools from this objective's encoder (recorded in
+        run.json): the token its loss trains to summarise the input. Causal attention: the
+        last token, the only one that sees it all; [CLS] where a loss reads it; otherwise the
+        mean of every token, since a token-level loss (MLM) puts nothing on [CLS]."""
+        if cls.causal:
+            return "last"
+        return "cls" if cls.trains_cls else "mean"
+
+    @classmethod
+    def candidate_scorer(cls) -> CandidateScorer | None:
+        """How this objective's model, with its own head, scores candidates for a prompt's
+        blank (the zero-shot ``cloze`` probe; :mod:`pretrainlab.objectives.scoring`). None:
+        the objective has no language-model head, so that probe does not apply."""
+        return None
+
+    @classmethod
     def validate(cls, **objective_args: Any) -> None:
         """Check the objective's own config values before anything expensive is built."""
 
     def objective_hparams(self) -> dict[str, Any]:
         return {}
 
-    def collate(self, examples: list[tuple[int, Any]]) -> dict[str, Tensor]:
+    def collate(self, examples: list[tuple[ExampleKey, Any]]) -> dict[str, Tensor]:
+        """Examples -> batch tensors. Each example comes with its key (an index, or
+        ``(epoch, index)`` in training) for randomness that must not depend on the batch."""
         raise NotImplementedError
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
         raise NotImplementedError
 
-    def predicted_fraction(self) -> float:
-        """Share of input positions the vocabulary head projects (for the FLOPs count)."""
+    @classmethod
+    def predicted_share(cls, **params: Any) -> float:
+        """Share of input positions the vocabulary head projects, from the objective's config
+        values (the FLOPs count of a run and of a compute budget)."""
         return 0.0
+
+    def predicted_fraction(self) -> float:
+        return self.predicted_share(**self.objective_hparams())
 
     # --- shared ------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor]) -> Any:

@@ -3,12 +3,15 @@ predicting each next token."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from transformers import BertLMHeadModel, RoFormerForCausalLM
 
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
+from pretrainlab.objectives.scoring import CandidateScorer, causal_lm_scores
 
 
 class CLMObjective(PretrainObjective):
@@ -20,8 +23,13 @@ class CLMObjective(PretrainObjective):
     ppl_term = "clm_loss"
     accuracies = {"next_token_acc": "vocab"}
 
-    def predicted_fraction(self) -> float:
+    @classmethod
+    def predicted_share(cls, **params: Any) -> float:
         return 1.0
+
+    @classmethod
+    def candidate_scorer(cls) -> CandidateScorer:
+        return causal_lm_scores  # the candidate and what follows, given the text before it
 
     def collate(self, examples: list[tuple[int, Tensor]]) -> dict[str, Tensor]:
         return {"input_ids": torch.stack([x for _, x in examples])}

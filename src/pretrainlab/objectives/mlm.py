@@ -1,5 +1,10 @@
 """Masked language modelling (BERT): mask ``mask_rate`` of tokens with 80/10/10 replacement,
-predict the originals. The vocabulary projection runs only at masked positions."""
+predict the originals. The vocabulary projection runs only at masked positions.
+
+Masks are dynamic (RoBERTa): a training example is masked anew in each epoch, from a
+generator keyed by (seed, epoch, index); ``dynamic_masking=False`` keys by (seed, index)
+only, BERT's static masks. Keys without an epoch (validation, probes, a streamed corpus) are
+masked by (seed, index) too: validation masks never change between evaluations."""
 
 from __future__ import annotations
 
@@ -10,38 +15,50 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import BertForMaskedLM, RoFormerForMaskedLM
 
+from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
+from pretrainlab.objectives.scoring import CandidateScorer, masked_lm_scores
 
 IGNORE = -100
 
 
-def example_generator(seed: int, indices: list[int]) -> torch.Generator:
-    """A generator keyed by the examples in the batch, not by when the batch is drawn."""
-    return torch.Generator().manual_seed(hash((seed, *indices)) & 0x7FFF_FFFF_FFFF_FFFF)
+def example_generator(seed: int, key: ExampleKey, dynamic: bool = True) -> torch.Generator:
+    """A generator keyed by the example, not by when or where its batch is drawn: by
+    (seed, epoch, index) for an ``(epoch, index)`` key when ``dynamic``, else by
+    (seed, index), the key static masks always had (so ``dynamic=False`` reproduces them)."""
+    if isinstance(key, tuple):
+        epoch, index = key
+        parts = (seed, epoch, index) if dynamic else (seed, index)
+    else:
+        parts = (seed, key)
+    # hash() of a tuple of ints is the same in every process (only str/bytes hashes are salted)
+    return torch.Generator().manual_seed(hash(parts) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
 def mask_examples(
     input_ids: Tensor,
-    indices: list[int],
+    keys: list[ExampleKey],
     seed: int,
     mask_rate: float,
     special_ids: dict[str, int],
     vocab_size: int,
     maskable: Tensor | None = None,
+    dynamic: bool = True,
 ) -> tuple[Tensor, Tensor]:
-    """Mask each row with its own example-keyed generator, so an example's mask is the same
-    whatever batch, batch size, worker or DDP rank it lands in."""
+    """Mask each row with its own example-keyed generator, so an example's mask (in a given
+    epoch) is the same whatever batch, batch size, worker, DDP rank or resumed position it
+    lands in."""
     rows = [
         mask_tokens(
             input_ids[r : r + 1],
             mask_rate,
             special_ids,
             vocab_size,
-            example_generator(seed, [i]),
+            example_generator(seed, key, dynamic),
             None if maskable is None else maskable[r : r + 1],
         )
-        for r, i in enumerate(indices)
+        for r, key in enumerate(keys)
     ]
     return torch.cat([x for x, _ in rows]), torch.cat([y for _, y in rows])
 
@@ -87,6 +104,14 @@ def check_mask_rate(mask_rate: Any) -> None:
         )
 
 
+def check_dynamic_masking(dynamic_masking: Any) -> None:
+    if not isinstance(dynamic_masking, bool):
+        raise PretrainlabError(
+            f"objective.dynamic_masking={dynamic_masking!r} is not valid: expected true (new "
+            "masks each epoch, RoBERTa) or false (the same masks every epoch, BERT)."
+        )
+
+
 def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
     """Cross-entropy at masked positions only: gather them, then project to the vocabulary."""
     selected = labels != IGNORE  # (B, T)
@@ -103,30 +128,37 @@ class MLMObjective(PretrainObjective):
     ppl_term = "mlm_loss"
     accuracies = {"mlm_acc": "vocab"}
 
-    def __init__(self, *, mask_rate: float = 0.15, **shared: Any):
-        check_mask_rate(mask_rate)
-        self.mask_rate = mask_rate
+    def __init__(self, *, mask_rate: float = 0.15, dynamic_masking: bool = True, **shared: Any):
+        self.validate(mask_rate=mask_rate, dynamic_masking=dynamic_masking)
+        self.mask_rate, self.dynamic_masking = mask_rate, dynamic_masking
         super().__init__(**shared)
 
     @classmethod
-    def validate(cls, mask_rate: float = 0.15, **_: Any) -> None:
+    def validate(cls, mask_rate: float = 0.15, dynamic_masking: bool = True, **_: Any) -> None:
         check_mask_rate(mask_rate)
+        check_dynamic_masking(dynamic_masking)
 
     def objective_hparams(self) -> dict[str, Any]:
-        return {"mask_rate": self.mask_rate}
+        return {"mask_rate": self.mask_rate, "dynamic_masking": self.dynamic_masking}
 
-    def predicted_fraction(self) -> float:
-        return self.mask_rate
+    @classmethod
+    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
+        return mask_rate
 
-    def collate(self, examples: list[tuple[int, Tensor]]) -> dict[str, Tensor]:
+    @classmethod
+    def candidate_scorer(cls) -> CandidateScorer:
+        return masked_lm_scores  # the blank as [MASK]s, context on both sides
+
+    def collate(self, examples: list[tuple[ExampleKey, Tensor]]) -> dict[str, Tensor]:
         ids = torch.stack([x for _, x in examples])  # (B, T)
         inputs, labels = mask_examples(
             ids,
-            [i for i, _ in examples],
+            [key for key, _ in examples],
             self.seed,
             self.mask_rate,
             self.special_ids,
             self.vocab_size,
+            dynamic=self.dynamic_masking,
         )
         return {"input_ids": inputs, "labels": labels}
 

@@ -11,15 +11,22 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from transformers import BertForPreTraining, RoFormerForMaskedLM
 
+from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
-from pretrainlab.objectives.mlm import check_mask_rate, mask_examples, masked_lm_loss
+from pretrainlab.objectives.mlm import (
+    check_dynamic_masking,
+    check_mask_rate,
+    mask_examples,
+    masked_lm_loss,
+)
 from pretrainlab.objectives.nsp import (
     NSPObjective,
     next_sentence_loss,
     next_sentence_parts,
     pad_pairs,
 )
+from pretrainlab.objectives.scoring import CandidateScorer, masked_lm_scores
 
 
 def check_weights(weights: Any) -> dict[str, float]:
@@ -51,38 +58,60 @@ class MLMNSPObjective(PretrainObjective):
     hf_classes = {"bert": BertForPreTraining, "roformer": RoFormerForMaskedLM}
     data_format = "pairs"
     uses_segments = True
+    trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
     loss_terms = ("mlm_loss", "nsp_loss")
     ppl_term = "mlm_loss"
     accuracies = {"mlm_acc": "vocab", "nsp_acc": 2}
 
-    def __init__(self, *, mask_rate: float = 0.15, weights: Any = None, **shared: Any):
-        self.validate(mask_rate=mask_rate, weights=weights)
+    def __init__(
+        self,
+        *,
+        mask_rate: float = 0.15,
+        weights: Any = None,
+        dynamic_masking: bool = True,
+        **shared: Any,
+    ):
+        self.validate(mask_rate=mask_rate, weights=weights, dynamic_masking=dynamic_masking)
         self.mask_rate, self.weights = mask_rate, check_weights(weights)
+        self.dynamic_masking = dynamic_masking
         super().__init__(**shared)
 
     @classmethod
-    def validate(cls, mask_rate: float = 0.15, weights: Any = None, **_: Any) -> None:
+    def validate(
+        cls, mask_rate: float = 0.15, weights: Any = None, dynamic_masking: bool = True, **_: Any
+    ) -> None:
         check_mask_rate(mask_rate)
         check_weights(weights)
+        check_dynamic_masking(dynamic_masking)
 
     def objective_hparams(self) -> dict[str, Any]:
-        return {"mask_rate": self.mask_rate, "weights": self.weights}
+        return {
+            "mask_rate": self.mask_rate,
+            "weights": self.weights,
+            "dynamic_masking": self.dynamic_masking,
+        }
 
-    def predicted_fraction(self) -> float:
-        return self.mask_rate
+    @classmethod
+    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
+        return mask_rate
+
+    @classmethod
+    def candidate_scorer(cls) -> CandidateScorer:
+        return masked_lm_scores  # its MLM head, as MLM alone
 
     add_heads = NSPObjective.add_heads
 
-    def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
+    def collate(self, examples: list[tuple[ExampleKey, dict]]) -> dict[str, Tensor]:
         batch = pad_pairs(examples, self.special_ids["pad"])
         batch["input_ids"], batch["labels"] = mask_examples(
             batch["input_ids"],
-            [i for i, _ in examples],
+            [key for key, _ in examples],
             self.seed,
             self.mask_rate,
             self.special_ids,
             self.vocab_size,
             maskable=batch["attention_mask"].bool(),
+            dynamic=self.dynamic_masking,
         )
         return batch
 

@@ -67,6 +67,7 @@ class NSPObjective(PretrainObjective):
     hf_classes = {"bert": BertForNextSentencePrediction, "roformer": RoFormerModel}
     data_format = "pairs"
     uses_segments = True
+    trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
     loss_terms = ("nsp_loss",)
     accuracies = {"nsp_acc": 2}
 

@@ -17,6 +17,7 @@ from pretrainlab.data.tokenizer import load_tokenizer
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.models.encoder import FAMILIES
+from pretrainlab.probes.features import POOLINGS
 
 SCRATCH = "scratch"
 
@@ -29,8 +30,14 @@ class Checkpoint:
     pretrain_seed: int
     causal: bool
     uses_segments: bool
+    auto_pooling: str  # what probe.pooling=auto pools (see _auto_pooling)
+    pooling_source: str  # "objective" (declared in run.json), "scratch" or "legacy"
     run_dir: Path  # the run (for scratch: the run that lent its tokenizer and shape)
     key: str  # content hash of the weights (features are cached under it)
+
+    def pooling_for(self, requested: str) -> str:
+        """``probe.pooling``: ``auto`` is this checkpoint's own choice, anything else as asked."""
+        return self.auto_pooling if requested == "auto" else requested
 
 
 def _weights_hash(path: Path) -> str:
@@ -136,6 +143,41 @@ def _load_config(hf: Path) -> PretrainedConfig:
     return config
 
 
+def _load_encoder(
+    hf: Path, config: PretrainedConfig, body: dict[str, Any], model_class: Any = AutoModel
+) -> Any:
+    """The saved model has its pretraining head too; the probe takes the encoder alone (a
+    zero-shot probe takes the head's ``model_class``)."""
+    try:
+        with _quiet_transformers():
+            return model_class.from_pretrained(str(hf), config=config, **body)
+    except (RuntimeError, ValueError, OSError) as err:
+        raise PretrainlabError(
+            f"the weights in {hf} do not load into the encoder its config.json describes "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). Re-run the "
+            "pretraining or restore its hf/ folder."
+        ) from None
+
+
+def _auto_pooling(info: dict[str, Any], causal: bool, scratch: bool) -> tuple[str, str]:
+    """(pooling, source) for ``probe.pooling=auto``: what the objective declared at pretraining
+    (run.json's ``probe_pooling``: the token its loss trains); for scratch, which no objective
+    trained, the mean of every token (bidirectional) or the last token (causal, the only one
+    that sees the whole input); for a run from before objectives declared it, the old rule by
+    attention type ([CLS] bidirectional, last token causal)."""
+    if scratch:
+        return ("last" if causal else "mean"), SCRATCH
+    declared = info.get("probe_pooling")
+    if declared is None:
+        return ("last" if causal else "cls"), "legacy"
+    if declared not in POOLINGS:
+        raise PretrainlabError(
+            f"run.json says probe_pooling={declared!r}: expected one of {', '.join(POOLINGS)} "
+            "(what `pretrainlab pretrain` records); restore it or set probe.pooling."
+        )
+    return declared, "objective"
+
+
 def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int = 0) -> Checkpoint:
     """The pretrained encoder of ``checkpoint``, or for ``scratch`` a randomly initialised
     encoder of the same shape as ``scratch_from`` (with its tokenizer)."""
@@ -163,17 +205,9 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         encoder = AutoModel.from_config(config, **body)
         key, objective = f"scratch-{_weights_hash(hf / 'config.json')}-s{seed}", SCRATCH
     else:
-        # The saved model has its pretraining head too; the probe takes the encoder alone.
-        try:
-            with _quiet_transformers():
-                encoder = AutoModel.from_pretrained(str(hf), config=config, **body)
-        except (RuntimeError, ValueError, OSError) as err:
-            raise PretrainlabError(
-                f"the weights in {hf} do not load into the encoder its config.json describes "
-                f"({type(err).__name__}: {str(err).splitlines()[0][:200]}). Re-run the "
-                "pretraining or restore its hf/ folder."
-            ) from None
+        encoder = _load_encoder(hf, config, body)
         key, objective = _weights_hash(hf / "model.safetensors"), info["objective"]
+    pooling, source = _auto_pooling(info, bool(config.is_decoder), checkpoint == SCRATCH)
     return Checkpoint(
         encoder=encoder.eval(),
         tokenizer=tokenizer,
@@ -181,6 +215,20 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         pretrain_seed=seed if checkpoint == SCRATCH else int(info["seed"]),
         causal=bool(config.is_decoder),
         uses_segments=bool(info.get("uses_segments")),
+        auto_pooling=pooling,
+        pooling_source=source,
         run_dir=run,
         key=key,
     )
+
+
+def load_with_head(ckpt: Checkpoint, head_class: Any, seed: int = 0) -> Any:
+    """The checkpoint's model with its pretraining head as ``head_class`` (the objective's
+    transformers class for this family), in eval mode; for scratch, that class randomly
+    initialised from ``seed`` in the shape of ``scratch_from``, head included."""
+    hf = ckpt.run_dir / "hf"
+    config = _load_config(hf)
+    if ckpt.objective == SCRATCH:
+        torch.manual_seed(seed)
+        return head_class(config).eval()
+    return _load_encoder(hf, config, {}, head_class).eval()

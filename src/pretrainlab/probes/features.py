@@ -14,13 +14,7 @@ from transformers import PreTrainedTokenizerFast
 
 from pretrainlab.io import atomic_write_bytes, content_hash
 
-POOLINGS = ("cls", "last", "mean")
-
-
-def resolve_pooling(pooling: str, causal: bool) -> str:
-    """``auto`` follows the attention type: the first token sees everything in a bidirectional
-    encoder; in a causal one only the last real token has seen the whole input."""
-    return ("last" if causal else "cls") if pooling == "auto" else pooling
+POOLINGS = ("cls", "last", "mean")  # probe.pooling=auto: see checkpoint._auto_pooling
 
 
 def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:

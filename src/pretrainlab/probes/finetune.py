@@ -1,5 +1,6 @@
-"""Full fine-tuning: every encoder weight trains with a small learning rate and warmup; the
-dev score drives early stopping and the best weights are restored before testing."""
+"""Full fine-tuning: every encoder weight trains with a small learning rate and warmup for a
+fixed number of updates (no early stopping: every arm and every grid point gets the same
+budget); dev is scored every few updates and the best weights are restored before testing."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class FinetuneModule(pl.LightningModule):
         score = self.score_dev(torch.cat(self._dev_outputs))
         self._dev_outputs.clear()
         self.log("dev/score", score, prog_bar=True)
+        self.log("probe/lr", self.lr)  # which grid value's run this dev score belongs to
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -76,10 +78,15 @@ class FinetuneModule(pl.LightningModule):
 
 
 class KeepBest(pl.Callback):
-    """Holds a CPU copy of the weights with the best dev score (no checkpoint files)."""
+    """Holds a CPU copy of the weights with the best dev score (no checkpoint files), and has
+    the weights after the last update scored too."""
 
     def __init__(self) -> None:
         self.best, self.state = -float("inf"), None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True  # Lightning validates before a requested stop
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         score = float(trainer.callback_metrics["dev/score"])
@@ -92,3 +99,36 @@ class KeepBest(pl.Callback):
 def predict(module: FinetuneModule, loader: Any) -> Tensor:
     module.eval()
     return torch.cat([module(batch).float().cpu() for batch in loader])
+
+
+def update_budget(max_steps: int, max_epochs: int | None, steps_per_epoch: int) -> int:
+    """Updates per fine-tuning run: ``max_steps``, or fewer where ``max_epochs`` caps it. Either
+    way it depends on the training set alone (its size; for QA, its windows), never on the
+    encoder, so every arm and every learning rate gets the same."""
+    return max_steps if max_epochs is None else min(max_steps, max_epochs * steps_per_epoch)
+
+
+def fit_steps(
+    module: FinetuneModule,
+    train: Any,
+    dev: Any,
+    steps: int,
+    eval_every: int,
+    **trainer_args: Any,
+) -> tuple[float, dict[str, Tensor]]:
+    """Train exactly ``steps`` updates (epochs roll over), scoring dev every ``eval_every``
+    updates and after the last; returns the best dev score and the weights that scored it."""
+    keep = KeepBest()
+    trainer = pl.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None,  # count updates across epochs, not batches of one
+        callbacks=[keep],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **trainer_args,
+    )
+    trainer.fit(module, train, dev)
+    return keep.best, keep.state

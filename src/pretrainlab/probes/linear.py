@@ -1,5 +1,6 @@
 """Linear probes on frozen features: a softmax classifier (or a start/end span head for QA)
-trained on cached representations, with the dev score choosing the epoch.
+trained on cached representations, with the dev score choosing the epoch and, from a grid,
+the weight decay (:func:`tune_classifier`, :func:`tune_span_head`).
 
 Hand-written rather than scikit-learn: it runs on the same device/dtype as the features,
 handles the token-level QA head the same way, and is bit-reproducible from the seed.
@@ -8,11 +9,14 @@ handles the token-level QA head the same way, and is bit-reproducible from the s
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from pretrainlab.probes.tuning import tune
 
 
 def _standardiser(x: Tensor) -> Callable[[Tensor], Tensor]:
@@ -62,6 +66,7 @@ def fit_span_head(
     seed: int,
     epochs: int = 12,
     lr: float = 3e-3,
+    weight_decay: float = 0.01,
     batch_size: int = 64,
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     """A linear start/end head on frozen token features (W, L, H); ``score_dev(predict)``
@@ -69,7 +74,7 @@ def fit_span_head(
     scale = _standardiser(train_h)
     torch.manual_seed(seed)
     head = torch.nn.Linear(train_h.size(-1), 2)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(seed)
 
     def predict(h: Tensor) -> tuple[Tensor, Tensor]:
@@ -93,3 +98,51 @@ def fit_span_head(
             best, best_state = score, copy.deepcopy(head.state_dict())
     head.load_state_dict(best_state)
     return predict
+
+
+def tune_classifier(
+    train_x: Tensor,
+    train_y: Tensor,
+    dev_x: Tensor,
+    dev_y: Tensor,
+    num_labels: int,
+    seed: int,
+    weight_decays: Sequence[float],
+    epochs: int = 300,
+    lr: float = 0.01,
+) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
+    """:func:`fit_classifier` for each weight decay; the best dev accuracy (of its own best
+    epoch) wins. Returns its ``predict`` and the ``tuning`` record (updates per value)."""
+
+    def fit(weight_decay: float) -> tuple[float, Callable[[Tensor], Tensor]]:
+        predict = fit_classifier(
+            train_x, train_y, dev_x, dev_y, num_labels, seed, epochs, lr, weight_decay
+        )
+        return (predict(dev_x) == dev_y).float().mean().item(), predict
+
+    predict, record = tune("weight_decay", weight_decays, fit)
+    return predict, {**record, "train_steps": epochs}  # full batch: one update an epoch
+
+
+def tune_span_head(
+    train_h: Tensor,
+    starts: Tensor,
+    ends: Tensor,
+    score_dev: Callable,
+    seed: int,
+    weight_decays: Sequence[float],
+    epochs: int = 12,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+) -> tuple[Callable[[Tensor], tuple[Tensor, Tensor]], dict[str, Any]]:
+    """:func:`fit_span_head` for each weight decay; the best dev F1 wins."""
+
+    def fit(weight_decay: float) -> tuple[float, Callable[[Tensor], tuple[Tensor, Tensor]]]:
+        predict = fit_span_head(
+            train_h, starts, ends, score_dev, seed, epochs, lr, weight_decay, batch_size
+        )
+        return score_dev(predict), predict
+
+    predict, record = tune("weight_decay", weight_decays, fit)
+    steps = epochs * -(-len(train_h) // batch_size)  # minibatch updates per value
+    return predict, {**record, "train_steps": steps}

@@ -215,3 +215,17 @@ def squad_scores(predictions: list[str], references: list[list[str]]) -> dict[st
     ]
     out = squad(preds, target)
     return {"em": float(out["exact_match"]), "f1": float(out["f1"])}
+
+
+def subset_f1(
+    predictions: list[str], references: list[list[str]], subsets: Sequence[str] | None
+) -> dict[str, float]:
+    """``f1_<name>``: SQuAD F1 on the rows of each subset (``subsets``: one name per row, a
+    task's ``subset`` column such as the direction task's right_cue / left_cue; None: none)."""
+    names = [] if subsets is None else list(subsets)
+    out = {}
+    for name in sorted(set(names)):
+        rows = [i for i, s in enumerate(names) if s == name]
+        scores = squad_scores([predictions[i] for i in rows], [references[i] for i in rows])
+        out[f"f1_{name}"] = scores["f1"]
+    return out

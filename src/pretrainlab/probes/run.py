@@ -10,7 +10,6 @@ Writes ``RUN/result.json`` (one flat record, see README) atomically and logs it 
 from __future__ import annotations
 
 import copy
-import math
 import sys
 import time
 from pathlib import Path
@@ -19,22 +18,24 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.loggers import WandbLogger
 
 from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.config import build
-from pretrainlab.data.tasks.base import SPLITS, ProbeTask
+from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, content_hash
 from pretrainlab.probes.checkpoint import SCRATCH, Checkpoint, load_checkpoint
-from pretrainlab.probes.features import POOLINGS, cached_features, encode_split, resolve_pooling
-from pretrainlab.probes.finetune import FinetuneModule, KeepBest, predict
+from pretrainlab.probes.cloze import ZEROSHOT, zero_shot
+from pretrainlab.probes.features import POOLINGS
+from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, update_budget
 from pretrainlab.probes.forgetting import PretrainingLoss
-from pretrainlab.probes.linear import fit_classifier, fit_span_head
-from pretrainlab.probes.metrics import classification_metrics
-from pretrainlab.probes.tasks import QAInputs, make_inputs
+from pretrainlab.probes.frozen import linear_probe
+from pretrainlab.probes.tasks import make_inputs
+from pretrainlab.probes.tuning import probe_grid, tune
+from pretrainlab.redact import redact_hydra_run, redacted_yaml
 
-MODES = ("linear", "finetune")
+MODES = ("linear", "finetune", ZEROSHOT)
 
 
 def budget_indices(n: int, budget: Any, seed: int) -> list[int]:
@@ -72,125 +73,69 @@ def _check(cfg: DictConfig) -> None:
         raise PretrainlabError(
             f"probe.max_length={p.max_length!r} is not valid: expected an integer >= 16."
         )
-
-
-def _linear(
-    cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, rows: list[int], pooling: str, task_key: str
-) -> tuple[dict, dict]:
-    p, enc, tok, seg = cfg.probe, ckpt.encoder, ckpt.tokenizer, ckpt.uses_segments
-    key = {
-        "v": 2,
-        "ckpt": ckpt.key,
-        "task": task_key,
-        "pooling": pooling,
-        "max_length": p.max_length,
-        "segments": seg,
-    }
-    if task.kind != "qa":
-        feats = cached_features(
-            cfg.paths.cache_dir,
-            key,
-            lambda: {
-                s: encode_split(enc, tok, task.splits[s], pooling, p.max_length, seg)
-                for s in SPLITS
-            },
-        )
-        labels = {s: torch.tensor(task.splits[s]["label"]) for s in SPLITS}
-        predict_fn = fit_classifier(
-            feats["train"][rows],
-            labels["train"][rows],
-            feats["dev"],
-            labels["dev"],
-            task.num_labels,
-            cfg.seed,
-            **p.linear,
-        )
-        return tuple(
-            classification_metrics(predict_fn(feats[s]), labels[s], task.num_labels)
-            for s in ("dev", "test")
-        )
-    inputs = {s: QAInputs(task.splits[s], task, tok, p.max_length, seg, p.stride) for s in SPLITS}
-
-    @torch.no_grad()
-    def token_features() -> dict[str, torch.Tensor]:
-        out = {}
-        for s, inp in inputs.items():
-            f = inp.features
-            out[s] = torch.cat(
-                [
-                    enc(
-                        input_ids=f.input_ids[i : i + 64],
-                        attention_mask=f.attention_mask[i : i + 64],
-                        token_type_ids=f.token_type_ids[i : i + 64],
-                    ).last_hidden_state.half()
-                    for i in range(0, len(f.input_ids), 64)
-                ]
-            )  # (W, L, H) in fp16: half the cache
-        return out
-
-    feats = cached_features(cfg.paths.cache_dir, {**key, "stride": p.stride}, token_features)
-    chosen = set(rows)
-    windows = [w for w, e in enumerate(inputs["train"].features.example_index) if e in chosen]
-    f = inputs["train"].features
-    predict_fn = fit_span_head(
-        feats["train"][windows],
-        f.start_positions[windows],
-        f.end_positions[windows],
-        lambda pr: inputs["dev"].score(torch.stack(pr(feats["dev"]), -1)),
-        cfg.seed,
-        **p.linear_qa,
-    )
-    return tuple(inputs[s].metrics(torch.stack(predict_fn(feats[s]), -1)) for s in ("dev", "test"))
+    ft = p.finetune
+    for name in ("max_steps", "eval_every", "max_epochs"):  # .get: an old saved config lacks some
+        value = ft.get(name)
+        if name == "max_epochs" and value is None:
+            continue  # no cap: max_steps alone
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PretrainlabError(
+                f"probe.finetune.{name}={value!r} is not valid: expected an integer >= 1"
+                + (" or null (no cap)." if name == "max_epochs" else ".")
+            )
+    for section in ("finetune", "linear", "linear_qa"):
+        probe_grid(p, section)
 
 
 def _finetune(
     cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, rows: list[int], pooling: str, logger: Any
-) -> tuple[dict, dict, dict, int]:
-    """Dev and test metrics, the forgetting monitor and the optimizer steps taken."""
+) -> tuple[dict, dict, dict, dict]:
+    """Dev and test metrics of the dev-chosen learning rate, the forgetting monitor and the
+    tuning record. Every learning rate trains the same number of updates from the same seed."""
     p, ft = cfg.probe, cfg.probe.finetune
     Inputs = make_inputs(task)
     args = (task, ckpt.tokenizer, p.max_length, ckpt.uses_segments)
     train = Inputs(task.splits["train"].select(rows), *args)
     dev, test = Inputs(task.splits["dev"], *args), Inputs(task.splits["test"], *args)
     forgetting = None if ckpt.objective == SCRATCH else PretrainingLoss(ckpt.run_dir)
-    pl.seed_everything(cfg.seed, verbose=False)
-    module = FinetuneModule(
-        copy.deepcopy(ckpt.encoder).train(),
-        task.kind,
-        task.num_labels,
-        pooling,
-        dev.score,
-        lr=ft.lr,
-        weight_decay=ft.weight_decay,
-        warmup_ratio=ft.warmup_ratio,
-    )
-    monitor = {"start": forgetting(module.encoder)} if forgetting else {}
-    keep = KeepBest()
-    train_loader = train.loader(ft.batch_size, True, cfg.seed)
-    # max_steps caps training in whole epochs (the epoch that reaches it is finished), so every
-    # epoch ends with the dev evaluation that early stopping and best-weight restoring need
-    epochs = min(ft.max_epochs, math.ceil(ft.max_steps / len(train_loader)))
-    trainer = pl.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        max_epochs=epochs,
-        logger=logger,
-        callbacks=[EarlyStopping("dev/score", mode="max", patience=ft.patience), keep],
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10,
-        enable_progress_bar=cfg.progress_bar,
-    )
-    trainer.fit(module, train_loader, dev.loader(ft.batch_size * 2, False, cfg.seed))
-    module.load_state_dict(keep.state)
+    monitor = {"start": forgetting(ckpt.encoder)} if forgetting else {}
+    dev_loader = dev.loader(ft.batch_size * 2, False, cfg.seed)
+    steps = update_budget(ft.max_steps, ft.max_epochs, len(train.loader(ft.batch_size, True, 0)))
+    trainer_args = {
+        "accelerator": cfg.accelerator,
+        "devices": 1,
+        "logger": logger,
+        "log_every_n_steps": 10,
+        "enable_progress_bar": cfg.progress_bar,
+    }
+
+    def fit_lr(lr: float) -> tuple[float, FinetuneModule]:
+        pl.seed_everything(cfg.seed, verbose=False)  # the same head, dropout and data order
+        module = FinetuneModule(
+            copy.deepcopy(ckpt.encoder).train(),
+            task.kind,
+            task.num_labels,
+            pooling,
+            dev.score,
+            lr=lr,
+            weight_decay=ft.weight_decay,
+            warmup_ratio=ft.warmup_ratio,
+        )
+        train_loader = train.loader(ft.batch_size, True, cfg.seed)
+        score, state = fit_steps(
+            module, train_loader, dev_loader, steps, ft.eval_every, **trainer_args
+        )
+        module.load_state_dict(state)
+        return score, module
+
+    module, tuning = tune("lr", probe_grid(p, "finetune"), fit_lr)
     metrics = [
         inp.metrics(predict(module, inp.loader(ft.batch_size * 2, False, cfg.seed)))
         for inp in (dev, test)
     ]
     if forgetting:
         monitor["end"] = forgetting(module.encoder)
-    return metrics[0], metrics[1], monitor, trainer.global_step
+    return metrics[0], metrics[1], monitor, {**tuning, "train_steps": steps}
 
 
 def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -205,18 +150,25 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"({ckpt.encoder.config.max_position_embeddings})."
         )
     task: ProbeTask = build(cfg.probe.task)
-    rows = budget_indices(len(task.splits["train"]), cfg.probe.train_examples, cfg.seed)
-    pooling = resolve_pooling(cfg.probe.pooling, ckpt.causal)
+    zeroshot = zero_shot(cfg, ckpt, task)  # a cloze task: the objective's own scorer, else None
+    mode = ZEROSHOT if zeroshot else cfg.probe.mode
+    n_train = len(task.splits["train"])
+    rows = [] if zeroshot else budget_indices(n_train, cfg.probe.train_examples, cfg.seed)
+    pooling = "none" if zeroshot else ckpt.pooling_for(cfg.probe.pooling)
     # after every input check: bad input leaves an existing run folder as it was
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(run_dir / "config.yaml", redacted_yaml(cfg))  # secrets redacted
     task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
     logger = _logger(cfg, run_dir, ckpt, task)
-    monitor: dict = {}
-    steps = None
-    if cfg.probe.mode == "linear":
-        dev, test = _linear(cfg, ckpt, task, rows, pooling, task_key)
-    else:
-        dev, test, monitor, steps = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
+    try:
+        if zeroshot:
+            dev, test, monitor, tuning = zeroshot.evaluate(task)
+        elif cfg.probe.mode == "linear":
+            dev, test, monitor, tuning = linear_probe(cfg, ckpt, task, rows, pooling, task_key)
+        else:
+            dev, test, monitor, tuning = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
+    except BaseException:
+        _close_logger(logger, "failed")  # a W&B run left open would take the next probe's logs
+        raise
     result = {
         "checkpoint": str(ckpt.run_dir) if ckpt.objective != SCRATCH else SCRATCH,
         "objective": ckpt.objective,
@@ -224,39 +176,62 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "seed": cfg.seed,
         "task": task.name,
         "kind": task.kind,
-        "mode": cfg.probe.mode,
+        "mode": mode,
         "pooling": pooling,
         "train_examples": len(rows),
         "metric": task.primary_metric,
         "dev": dev,
         "test": test,
         "forgetting": monitor,
-        "train_steps": steps,  # fine-tuning optimizer steps (null for a linear probe)
-        "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)],
+        # fine-tuning optimizer steps (null for a linear probe)
+        "train_steps": tuning["train_steps"] if mode == "finetune" else None,
+        "tuning": tuning,  # what dev chose, from which grid (probes/tuning.py)
+        "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)]
+        + (zeroshot.notes if zeroshot else []),
         "wall_s": round(time.time() - t0, 2),
     }
     atomic_write_json(run_dir / "result.json", result)
-    if logger:
-        flat = {f"{s}/{k}": v for s in ("dev", "test") for k, v in result[s].items()}
-        flat.update({f"forgetting/{k}": v for k, v in monitor.items()})
-        logger.log_metrics(flat)
-        logger.experiment.summary.update({**flat, "train_examples": len(rows)})
-        logger.finalize("success")
-        import wandb
-
-        wandb.finish()
+    _log_result(logger, result)
     return result
 
 
+def _log_result(logger: Any, result: dict[str, Any]) -> None:
+    """Every logger gets the flat dev/test/forgetting metrics (CSV: a last row of
+    ``csv/metrics.csv``, at the fine-tuning step count); a W&B run also gets them, with the
+    label budget, as its run summary."""
+    if not logger:
+        return
+    flat = {f"{s}/{k}": v for s in ("dev", "test") for k, v in result[s].items()}
+    flat.update({f"forgetting/{k}": v for k, v in result["forgetting"].items()})
+    logger.log_metrics(flat, step=result["train_steps"])
+    if isinstance(logger, WandbLogger):
+        logger.experiment.summary.update({**flat, "train_examples": result["train_examples"]})
+    _close_logger(logger, "success")
+
+
+def _close_logger(logger: Any, status: str) -> None:
+    """Flush (CSV writes ``csv/metrics.csv`` here) and, for W&B, end the run."""
+    if not logger:
+        return
+    logger.finalize(status)
+    if isinstance(logger, WandbLogger):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=0 if status == "success" else 1)
+
+
 def _pooling_notes(cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, pooling: str) -> list[str]:
-    """A note when ``auto`` pooled a [CLS] its objective never trained: only the NSP objectives
-    (the ones with segments) put a loss on it, so an MLM-only [CLS] is close to untrained."""
-    untrained_cls = ckpt.objective != SCRATCH and not ckpt.uses_segments and not ckpt.causal
-    if task.kind == "qa" or pooling != "cls" or cfg.probe.pooling != "auto" or not untrained_cls:
+    """A note when ``auto`` pooled [CLS] by the old attention-type rule: the run predates
+    objectives recording what a probe should pool, so that [CLS] may be one no loss trained."""
+    legacy = cfg.probe.pooling == "auto" and ckpt.pooling_source == "legacy"
+    if task.kind == "qa" or pooling != "cls" or not legacy:
         return []
     return [
-        f"pooling: auto chose [CLS], which the {ckpt.objective!r} objective never trains; "
-        "probe.pooling=mean pools every token instead."
+        f"pooling: auto chose [CLS] by the attention type alone: {ckpt.run_dir}/run.json has no "
+        "probe_pooling (what the objective trains; it predates it). If the "
+        f"{ckpt.objective!r} objective never trains [CLS], probe.pooling=mean pools every "
+        "token instead."
     ]
 
 
@@ -276,6 +251,7 @@ def _logger(cfg: DictConfig, run_dir: Path, ckpt: Checkpoint, task: ProbeTask) -
 def _run(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    redact_hydra_run()
     result = probe(cfg, Path(HydraConfig.get().runtime.output_dir))
     return result["test"][result["metric"]]
 

@@ -12,8 +12,14 @@ from torch.utils.data import DataLoader
 
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.probes.features import tokenize
-from pretrainlab.probes.metrics import classification_metrics
-from pretrainlab.probes.qa import QAFeatures, decode_spans, prepare_qa_features, squad_scores
+from pretrainlab.probes.metrics import classification_metrics, subset_column
+from pretrainlab.probes.qa import (
+    QAFeatures,
+    decode_spans,
+    prepare_qa_features,
+    squad_scores,
+    subset_f1,
+)
 
 
 class ClassificationInputs:
@@ -43,7 +49,9 @@ class ClassificationInputs:
         return (outputs.argmax(-1) == self.labels).float().mean().item()
 
     def metrics(self, outputs: Tensor) -> dict[str, float]:
-        return classification_metrics(outputs.argmax(-1), self.labels, self.task.num_labels)
+        return classification_metrics(
+            outputs.argmax(-1), self.labels, self.task.num_labels, subset_column(self.ds)
+        )
 
 
 class QAInputs:
@@ -92,9 +100,11 @@ class QAInputs:
 
     def metrics(self, outputs: Tensor) -> dict[str, float]:
         """EM/F1, plus F1 split by ``needs_right_context`` where the task marks it (answers
-        whose extent only words to their right fix: where causal encoders should lose)."""
+        whose extent only words to their right fix: where causal encoders should lose) and
+        ``f1_<subset>`` per value of a ``subset`` column."""
         preds = self.predictions(outputs)
         out = squad_scores(preds, self.references)
+        out.update(subset_f1(preds, self.references, subset_column(self.ds)))
         if "needs_right_context" in self.ds.column_names:
             flags = self.ds["needs_right_context"]
             for name, want in (("f1_right_context", True), ("f1_other", False)):

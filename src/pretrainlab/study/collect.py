@@ -1,5 +1,10 @@
 """Read a study's run directories back into tables: one row per probe job (``results.csv``,
-including failed and missing ones) and the pretraining curves."""
+including failed and missing ones) and the pretraining curves.
+
+A probe whose test split has subsets (the treated and control splits of a benchmark task, e.g.
+``accuracy_heldout_words`` beside ``accuracy``) adds one row per subset, its task named
+``TASK:SUBSET`` and its ``subset`` column set, so every statistic and plot treats a subset as
+a task of its own; the job's own row has an empty ``subset``."""
 
 from __future__ import annotations
 
@@ -9,11 +14,38 @@ from pathlib import Path
 import pandas as pd
 
 from pretrainlab.io import read_json
-from pretrainlab.study.plan import Job
+from pretrainlab.study.plan import Job, checkpoint_ready
 
 
-def result_row(job: Job) -> dict:
-    run = Path(job.run_dir)
+def subset_rows(row: dict, result: dict) -> list[dict]:
+    """One row per test subset of a finished probe (``<metric>_<subset>`` in its metrics)."""
+    metric, prefix = result["metric"], f"{result['metric']}_"
+    rows = []
+    for key, value in result["test"].items():
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            rows.append(
+                {
+                    **row,
+                    "task": f"{row['task']}:{name}",
+                    "subset": name,
+                    "dev_score": result["dev"].get(key, row["dev_score"]),
+                    "test_score": value,
+                    "metric": metric,
+                }
+            )
+    return rows
+
+
+def result_rows(job: Job, study_dir: Path) -> list[dict]:
+    row = result_row(job, study_dir)
+    if row["status"] != "ok":
+        return [row]
+    return [row, *subset_rows(row, read_json(job.path(study_dir) / "result.json"))]
+
+
+def result_row(job: Job, study_dir: Path) -> dict:
+    run = job.path(study_dir)
     row = {
         "objective": job.arm,
         "pretrain_seed": job.seed,
@@ -22,6 +54,7 @@ def result_row(job: Job) -> dict:
         "mode": job.mode,
         "train_examples": job.budget,
         "run_dir": job.run_dir,
+        "subset": "",
         "status": "missing",
         "error": "",
     }
@@ -40,19 +73,19 @@ def result_row(job: Job) -> dict:
             row[f"forgetting_{k}"] = v
     elif (run / "error.json").is_file():
         row.update(status="failed", error=read_json(run / "error.json")["error"])
-    elif job.needs and not (Path(job.needs) / "metrics.json").is_file():
+    elif not checkpoint_ready(job, study_dir):
         row["error"] = f"checkpoint {job.needs} did not finish"
     return row
 
 
-def collect_results(jobs: list[Job]) -> pd.DataFrame:
-    return pd.DataFrame([result_row(j) for j in jobs if j.kind == "probe"])
+def collect_results(jobs: list[Job], study_dir: Path) -> pd.DataFrame:
+    return pd.DataFrame([r for j in jobs if j.kind == "probe" for r in result_rows(j, study_dir)])
 
 
-def collect_curves(jobs: list[Job]) -> pd.DataFrame:
+def collect_curves(jobs: list[Job], study_dir: Path) -> pd.DataFrame:
     rows = []
     for job in jobs:
-        path = Path(job.run_dir) / "history.csv"
+        path = job.path(study_dir) / "history.csv"
         if job.kind == "pretrain" and path.is_file():
             with open(path) as f:
                 for r in csv.DictReader(f):
@@ -68,21 +101,39 @@ def collect_curves(jobs: list[Job]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["objective", "pretrain_seed", "step", "name", "value"])
 
 
-def pretrain_failures(jobs: list[Job]) -> list[dict]:
+def pretrain_failures(jobs: list[Job], study_dir: Path) -> list[dict]:
     out = []
     for job in jobs:
-        err = Path(job.run_dir) / "error.json"
+        err = job.path(study_dir) / "error.json"
         if job.kind == "pretrain" and err.is_file():
             out.append({"run": job.run_dir, "error": read_json(err)["error"]})
     return out
+
+
+def compute_by_arm(jobs: list[Job], study_dir: Path) -> str | None:
+    """What each arm was declared to spend in pretraining (run.json ``compute``), one line."""
+    seen: dict[str, dict] = {}
+    for job in jobs:
+        run = job.path(study_dir) / "run.json"
+        if job.kind != "pretrain" or job.arm in seen or not run.is_file():
+            continue
+        if compute := read_json(run).get("compute"):
+            seen[job.arm] = compute
+    parts = [
+        f"{arm}: {c['steps']} steps, {c['tokens'] / 1e6:.2f}M tokens, {c['flops']:.3g} FLOPs"
+        for arm, c in seen.items()
+    ]
+    budget = next((c["budget"] for c in seen.values() if c.get("budget")), None)
+    return ("; ".join(parts) + f" (matched on {budget or 'steps'})") if parts else None
 
 
 def load_study(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(results, curves) of a finished or partial study directory, re-read from its runs."""
     from pretrainlab.errors import PretrainlabError
 
-    plan = Path(study_dir) / "plan.json"
+    study_dir = Path(study_dir)
+    plan = study_dir / "plan.json"
     if not plan.is_file():
         raise PretrainlabError(f"{study_dir} is not a study directory: it has no plan.json.")
     jobs = [Job(**j) for j in read_json(plan)["jobs"]]
-    return collect_results(jobs), collect_curves(jobs)
+    return collect_results(jobs, study_dir), collect_curves(jobs, study_dir)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from pretrainlab.cli import CONF_DIR
 from pretrainlab.io import atomic_write_json, read_json
-from pretrainlab.study.plan import Job, is_done
+from pretrainlab.study.plan import Job, checkpoint_ready, is_done
 
 
 def set_threads(threads: int | None) -> None:
@@ -29,24 +29,24 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def run_job(job: Job, threads: int | None) -> str:
+def run_job(job: Job, study_dir: Path, threads: int | None) -> str:
     from pretrainlab.config import compose_config
     from pretrainlab.pretrain import pretrain
     from pretrainlab.probes.run import probe
 
-    run_dir = Path(job.run_dir)
+    run_dir = job.path(study_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.json").unlink(missing_ok=True)
-    if is_done(job):
+    if is_done(job, study_dir):
         return "skipped"
-    if job.needs and not (Path(job.needs) / "metrics.json").is_file():
+    if not checkpoint_ready(job, study_dir):
         return "missing"  # its checkpoint failed: reported as missing, with that reason
     set_threads(threads)
     try:
         quiet = (
             "trainer.enable_progress_bar=false" if job.kind == "pretrain" else "progress_bar=false"
         )
-        cfg = compose_config(job.kind, [*job.overrides, quiet])
+        cfg = compose_config(job.kind, [*job.command_overrides(study_dir), quiet])
         (pretrain if job.kind == "pretrain" else probe)(cfg, run_dir)
         return "ok"
     except Exception as err:  # recorded, and the study goes on with the other jobs
@@ -60,7 +60,7 @@ def run_job(job: Job, threads: int | None) -> str:
 def _run(cfg: DictConfig) -> str:
     plan = read_json(cfg.plan)
     job = Job(**plan["jobs"][int(cfg.job_id)])
-    return run_job(job, cfg.get("threads"))
+    return run_job(job, Path(cfg.plan).parent, cfg.get("threads"))  # the plan is in the study
 
 
 def main() -> None:

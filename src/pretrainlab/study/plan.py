@@ -4,6 +4,10 @@ the scratch baseline) on every task x mode x budget.
 A job is plain data (its kind, the Hydra overrides of its command, its run directory). The run
 directory name carries a hash of the overrides, so re-running a study finds finished jobs by
 their config, and a changed config gets a fresh directory instead of stale results.
+
+Paths inside a plan are relative to the study directory (run directories, ``needs``, and the
+``checkpoint=`` / ``scratch_from=`` overrides of probe jobs), and so are the hashes: a study
+copied or moved elsewhere is recognised as the same study, finished jobs included.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import content_hash
+from pretrainlab.redact import redact_argv
 
 SCRATCH = "scratch"
+STUDY_PATH_KEYS = ("checkpoint", "scratch_from")  # probe overrides that name a study run
 
 
 @dataclass
@@ -27,7 +33,7 @@ class Job:
     arm: str  # the pretraining arm (objective or variant name), or "scratch"
     seed: int
     overrides: list[str]
-    run_dir: str
+    run_dir: str  # relative to the study directory
     task: str | None = None
     mode: str | None = None
     budget: int | None = None
@@ -36,6 +42,23 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def path(self, study_dir: str | Path) -> Path:
+        """This job's run directory (an absolute ``run_dir`` of an older plan stays as it is)."""
+        return Path(study_dir) / self.run_dir
+
+    def needs_path(self, study_dir: str | Path) -> Path | None:
+        return Path(study_dir) / self.needs if self.needs else None
+
+    def command_overrides(self, study_dir: str | Path) -> list[str]:
+        """The overrides with the study-relative run paths made absolute for this location."""
+        out = []
+        for o in self.overrides:
+            key, _, value = o.partition("=")
+            if key in STUDY_PATH_KEYS and value != SCRATCH:
+                o = f"{key}={Path(study_dir) / value}"
+            out.append(o)
+        return out
 
 
 def _list(cfg: DictConfig, key: str) -> list:
@@ -60,21 +83,32 @@ def study_arms(cfg: DictConfig) -> dict[str, list[str]]:
     return arms
 
 
-def expand(cfg: DictConfig, study_dir: Path) -> list[Job]:
+def _run_hash(overrides: list[str]) -> str:
+    """The run directory's hash: of the overrides as the plan holds them, secrets redacted (a
+    job runs with <redacted>; a rotated key keeps the finished runs)."""
+    return content_hash(redact_argv(overrides), 8)
+
+
+def expand(cfg: DictConfig) -> list[Job]:
     s = cfg.study
     arms = study_arms(cfg)
     seeds, tasks = _list(cfg, "study.seeds"), _list(cfg, "study.tasks")
     modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
-    common_pre = [*s.pretrain_overrides, f"++logger.group={s.name}"]
+    budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
+    common_pre = [
+        *s.pretrain_overrides,
+        *(f"budget.{k}={v}" for k, v in budget.items()),
+        f"++logger.group={s.name}",
+    ]
     common_probe = [*s.probe_overrides, f"++logger.group={s.name}"]
     jobs: list[Job] = []
     checkpoints: dict[tuple[str, int], str] = {}
     for arm, arm_overrides in arms.items():
         for seed in seeds:
             ov = [*common_pre, *arm_overrides, f"seed={seed}"]
-            run = study_dir / "pretrain" / f"{arm}-s{seed}-{content_hash(ov, 8)}"
-            jobs.append(Job(len(jobs), "pretrain", arm, seed, ov, str(run)))
-            checkpoints[(arm, seed)] = str(run)
+            run = f"pretrain/{arm}-s{seed}-{_run_hash(ov)}"
+            jobs.append(Job(len(jobs), "pretrain", arm, seed, ov, run))
+            checkpoints[(arm, seed)] = run
     baseline_from = s.get("baseline_from") or next(iter(arms))
     probed = [*arms, *([SCRATCH] if s.get("baseline") else [])]
     for arm in probed:
@@ -86,40 +120,39 @@ def expand(cfg: DictConfig, study_dir: Path) -> list[Job]:
                 else [f"checkpoint={source}"]
             )
             for task in tasks:
-                for mode in modes:
-                    for budget in budgets:
-                        ov = [
-                            *common_probe,
-                            *target,
-                            f"probe={task}",
-                            f"probe.mode={mode}",
-                            f"probe.train_examples={budget}",
-                            f"seed={seed}",
-                        ]
-                        run = (
-                            study_dir
-                            / "probe"
-                            / f"{arm}-s{seed}"
-                            / f"{task}-{mode}-n{budget}-{content_hash(ov, 8)}"
-                        )
-                        jobs.append(
-                            Job(
-                                len(jobs),
-                                "probe",
-                                arm,
-                                seed,
-                                ov,
-                                str(run),
-                                task=task,
-                                mode=mode,
-                                budget=budget,
-                                needs=source,
-                            )
-                        )
+                for mode, budget in task_runs(task, modes, budgets):
+                    ov = [
+                        *common_probe,
+                        *target,
+                        f"probe={task}",
+                        f"probe.mode={mode}",
+                        f"probe.train_examples={budget}",
+                        f"seed={seed}",
+                    ]
+                    run = f"probe/{arm}-s{seed}/{task}-{mode}-n{budget}-{_run_hash(ov)}"
+                    job = Job(len(jobs), "probe", arm, seed, ov, run, task, mode, budget, source)
+                    jobs.append(job)
     return jobs
 
 
-def is_done(job: Job) -> bool:
+def task_runs(task: str, modes: list, budgets: list) -> list[tuple[str, Any]]:
+    """(mode, budget) pairs of a task: a zero-shot task (its ``conf/probe/TASK.yaml`` sets
+    ``mode: zeroshot``) runs once, at mode zeroshot and budget 0; others at each mode x budget."""
+    from pretrainlab.cli import CONF_DIR
+
+    path = CONF_DIR / "probe" / f"{task}.yaml"
+    if path.is_file() and OmegaConf.load(path).get("mode") == "zeroshot":
+        return [("zeroshot", 0)]
+    return [(m, b) for m in modes for b in budgets]
+
+
+def is_done(job: Job, study_dir: str | Path) -> bool:
     """A job is done when its result file exists (written last, atomically)."""
     name = "metrics.json" if job.kind == "pretrain" else "result.json"
-    return (Path(job.run_dir) / name).is_file()
+    return (job.path(study_dir) / name).is_file()
+
+
+def checkpoint_ready(job: Job, study_dir: str | Path) -> bool:
+    """A probe's pretraining run has finished (its metrics.json is written last)."""
+    needs = job.needs_path(study_dir)
+    return needs is None or (needs / "metrics.json").is_file()

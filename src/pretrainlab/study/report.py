@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pretrainlab.io import atomic_write_bytes, atomic_write_text
+from pretrainlab.study import controls as ctl
 from pretrainlab.study import stats as st
 from pretrainlab.study.plots import (
     PLOT_FILES,
@@ -48,7 +49,15 @@ from pretrainlab.study.render import (
 # ============================================================================ the document
 
 
+def _job_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per probe job (a job's subset rows repeat its status and wall time)."""
+    if "subset" not in results.columns:
+        return results
+    return results[results["subset"].fillna("").astype(str) == ""]
+
+
 def _run_counts(results: pd.DataFrame) -> str:
+    results = _job_rows(results)
     status = (
         results["status"].fillna("?").astype(str).str.strip().str.lower()
         if "status" in results.columns
@@ -77,9 +86,14 @@ def _build_doc(
     comparisons: pd.DataFrame,
     plots: dict[str, bytes],
     colors: dict[str, str],
+    controls: pd.DataFrame | None = None,
 ) -> Doc:
     doc = Doc()
     doc.h(1, title)
+    if controls is not None and not controls.empty:  # the calibration verdict comes first
+        doc.h(2, "Controls: did the benchmark behave as theory predicts?")
+        for sentence in ctl.sentences(controls):
+            doc.p(sentence)
 
     # --- overview ---------------------------------------------------------------------------
     doc.h(2, "Study")
@@ -93,7 +107,7 @@ def _build_doc(
         ("label budgets", ", ".join(_fmt_budget(b) for b in sorted(results["train_examples"].dropna().unique()))),
     ]  # fmt: skip
     if "wall_s" in results.columns:
-        wall = pd.to_numeric(results["wall_s"], errors="coerce").sum()
+        wall = pd.to_numeric(_job_rows(results)["wall_s"], errors="coerce").sum()
         extra.append(("probe wall time (sum)", _fmt_duration(wall)))
     keys = {str(k).lower() for k in meta}
     if not keys & {"date", "created", "timestamp", "generated"}:
@@ -232,7 +246,11 @@ def _build_doc(
 
 
 def write_report(
-    study_dir: Path, results: pd.DataFrame, curves: pd.DataFrame, meta: dict
+    study_dir: Path,
+    results: pd.DataFrame,
+    curves: pd.DataFrame,
+    meta: dict,
+    controls: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write summary.csv, comparisons.csv, report.md, report.html and plots/*.png into study_dir.
 
@@ -256,7 +274,7 @@ def write_report(
 
     title = str(meta.get("name") or meta.get("study") or study_dir.name or "study")
     title = f"Study report: {title}"
-    doc = _build_doc(title, results, meta, summary, comparisons, plots, colors)
+    doc = _build_doc(title, results, meta, summary, comparisons, plots, colors, controls)
 
     paths: dict[str, Path] = {}
     plot_dir = study_dir / "plots"
@@ -268,6 +286,9 @@ def write_report(
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+    if controls is not None:
+        paths["controls"] = study_dir / "controls.csv"
+        atomic_write_text(paths["controls"], controls.to_csv(index=False))
     paths["summary"] = study_dir / "summary.csv"
     atomic_write_text(paths["summary"], summary.to_csv(index=False))
     paths["comparisons"] = study_dir / "comparisons.csv"

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from pretrainlab.cli import user_errors
 from pretrainlab.errors import PretrainlabError
@@ -40,11 +40,32 @@ def compare(
     return rows
 
 
+def _study_checkpoint(cfg: DictConfig, run: Path) -> None:
+    """A probe run of a study that was copied or moved names its checkpoint by the old path:
+    read the study-relative one from the plan of the study folder that holds ``run``."""
+    from pretrainlab.study.plan import STUDY_PATH_KEYS, Job
+
+    if Path(str(cfg.checkpoint)).exists() or Path(str(cfg.get("scratch_from"))).exists():
+        return
+    root = next((p for p in run.resolve().parents if (p / "plan.json").is_file()), None)
+    if root is None:
+        return
+    for job in (Job(**j) for j in read_json(root / "plan.json")["jobs"]):
+        if job.path(root).resolve() == run.resolve():
+            for o in job.command_overrides(root):
+                key, _, value = o.partition("=")
+                if key in STUDY_PATH_KEYS:
+                    cfg[key] = value
+            return
+
+
 def reproduce(run: Path, rtol: float, atol: float) -> list[dict]:
     kind, original = _flat(run)
     if not (run / "config.yaml").is_file():
         raise PretrainlabError(f"{run} has no config.yaml: it cannot be re-run.")
     cfg = OmegaConf.load(run / "config.yaml")
+    if kind == "probe":
+        _study_checkpoint(cfg, run)
     cfg.logger = {}  # the re-run is a check, not a new logged run
     out = run / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True)

@@ -2,8 +2,10 @@
 (and scratch) on every task x mode x budget, aggregate with CIs, report, log to W&B.
 
 Jobs run through a Hydra launcher: sequential by default, ``hydra/launcher=joblib`` for
-parallel jobs on one machine, ``hydra/launcher=submitit_slurm`` for a cluster. Finished jobs
-are skipped on a re-run, failed ones are recorded and reported as missing.
+parallel jobs on one machine, ``hydra/launcher=submitit_local`` for submitit jobs on this
+machine (``cores // cpus_per_task`` at a time), ``hydra/launcher=submitit_slurm`` for a
+cluster. Finished jobs are skipped on a re-run, failed ones are recorded and reported as
+missing.
 """
 
 from __future__ import annotations
@@ -18,20 +20,49 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pretrainlab.cli import CONF_DIR, user_errors
+from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
+from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import provenance
-from pretrainlab.study.collect import load_study, pretrain_failures
+from pretrainlab.study.collect import compute_by_arm, load_study, pretrain_failures
+from pretrainlab.study.controls import evaluate, parse_controls, sentences
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
+
+SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 
 
 def _threads_per_job(launcher: dict[str, Any]) -> int | None:
-    """Split the cores between parallel jobs (oversubscription is brutal on small machines)."""
+    """Split the cores between parallel jobs (oversubscription is brutal on small machines):
+    joblib's ``n_jobs`` at once, or a submitit job's ``cpus_per_task`` (1 by default under
+    submitit_local, which runs ``cores // cpus_per_task`` jobs at once: :func:`_local_batches`).
+    """
+    cpus = launcher.get("cpus_per_task")
+    if launcher.get("_target_") == SUBMITIT_LOCAL:
+        return int(cpus or 1)
+    if cpus:  # SLURM: the cores it allocated to the job
+        return int(cpus)
     n_jobs = launcher.get("n_jobs")
     if n_jobs is None:
         return None
     cores = os.cpu_count() or 1
     n_jobs = cores if n_jobs < 0 else n_jobs
     return max(1, cores // max(1, n_jobs))
+
+
+def _local_batches(launcher: dict[str, Any], threads: int | None) -> list[str]:
+    """submitit_local starts every job it is handed at once (it has no array_parallelism):
+    hand it ``cores // threads`` jobs at a time (Hydra's basic sweeper waits for each batch)."""
+    if launcher.get("_target_") != SUBMITIT_LOCAL:
+        return []
+    tasks = launcher.get("tasks_per_node") or 1
+    if tasks != 1:
+        raise PretrainlabError(
+            f"hydra.launcher.tasks_per_node={tasks}: under submitit_local every task runs the "
+            "whole job, so they would all write one run directory. Keep tasks_per_node=1; for "
+            "several processes in one pretraining job use trainer=ddp trainer.devices=N."
+        )
+    cores = os.cpu_count() or 1
+    return [f"hydra.sweeper.max_batch_size={max(1, cores // (threads or 1))}"]
 
 
 def launch(
@@ -43,7 +74,7 @@ def launch(
         "-m",
         "pretrainlab.study.job",
         "-m",
-        f"plan={plan}",
+        f"plan={plan.resolve()}",
         "job_id=" + ",".join(str(j.id) for j in jobs),
         *launcher_overrides,
     ]
@@ -80,15 +111,22 @@ def study(
     cfg: DictConfig, study_dir: Path, launcher_overrides: list[str], launcher: dict[str, Any]
 ) -> dict[str, Any]:
     t0 = time.time()
+    listed = cfg.study.get("controls")
+    controls = parse_controls(OmegaConf.to_container(listed) if listed else [])
     study_dir.mkdir(parents=True, exist_ok=True)
-    jobs = expand(cfg, study_dir)
+    jobs = expand(cfg)
     plan = study_dir / "plan.json"
-    atomic_write_json(plan, {"study": cfg.study.name, "jobs": [j.to_dict() for j in jobs]})
-    atomic_write_text(study_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    # secrets redacted (pretrainlab.redact): the jobs read their overrides from the plan, so a
+    # secret override reaches them as <redacted> (no pretrainlab code reads one; credentials
+    # come from the environment or ~/.netrc)
+    plan_data = {"study": cfg.study.name, "jobs": [j.to_dict() for j in jobs]}
+    atomic_write_json(plan, redact_config(plan_data))
+    atomic_write_text(study_dir / "config.yaml", redacted_yaml(cfg))
     threads = _threads_per_job(launcher)
+    launcher_overrides = [*launcher_overrides, *_local_batches(launcher, threads)]
     ran: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for phase in ("pretrain", "probe"):
-        todo = [j for j in jobs if j.kind == phase and not is_done(j)]
+        todo = [j for j in jobs if j.kind == phase and not is_done(j, study_dir)]
         done = sum(j.kind == phase for j in jobs) - len(todo)
         print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
         if todo:
@@ -112,16 +150,21 @@ def study(
         "wall_time_s": round(time.time() - t0, 1),
         "job_phases": _timing_summary(study_dir),
         "git_commit": provenance()["git_commit"],
-        "pretraining_failures": pretrain_failures(jobs),
+        "pretraining_compute": compute_by_arm(jobs, study_dir),
+        "pretraining_failures": pretrain_failures(jobs, study_dir),
     }
-    paths = report.write_report(study_dir, results, curves, meta)
+    checked = evaluate(controls, results) if controls else None
+    paths = report.write_report(study_dir, results, curves, meta, checked)
     summary = summarize(results)
     report.print_summary(summary)
+    for sentence in sentences(checked) if checked is not None else []:
+        print(f"[control] {sentence}", flush=True)
     if cfg.study.get("wandb", True):
         _wandb_summary(cfg, study_dir, summary, paths)
-    ok = int((results["status"] == "ok").sum()) if len(results) else 0
+    runs = results[results["subset"] == ""] if len(results) else results
+    ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     print(
-        f"[study] {ok}/{len(results)} probe runs ok in {time.time() - t0:.0f} s; "
+        f"[study] {ok}/{len(runs)} probe runs ok in {time.time() - t0:.0f} s; "
         f"report: {paths['report_html']}",
         flush=True,
     )
@@ -141,7 +184,7 @@ def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) 
         name=f"{cfg.study.name}-summary",
         dir=str(study_dir),
         mode=wandb_mode("auto"),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=redact_config(OmegaConf.to_container(cfg, resolve=True)),
     )
     run.log(
         {
@@ -160,6 +203,7 @@ def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) 
 def _run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    redact_hydra_run()
     hc = HydraConfig.get()
     overrides = [
         o for o in hc.overrides.hydra if o.startswith(("hydra/launcher", "hydra.launcher"))

@@ -1,9 +1,10 @@
 """The embedded default corpus and its held-out probe tasks, generated from a seed.
 
 ``generate_documents(num_words, seed)`` builds a mixed-genre pretraining corpus (biographies,
-product reviews, news, narratives) over a world of generated entities (:func:`build_world`);
-``generate_probe_tasks(seed, ...)`` draws fresh labelled examples (sentiment, topic, pair, qa)
-from the same world. No network, no files: everything is a function of the arguments.
+product reviews, news, narratives, and with ``lexical_share`` class-coherent ``lexical``
+documents) over a world of generated entities (:func:`build_world`);
+``generate_probe_tasks(seed, ...)`` draws fresh labelled examples (:data:`TASK_NAMES`) from
+the same world. No network, no files: everything is a function of the arguments.
 """
 
 from pretrainlab.data.synthetic.corpus import GENRES, generate_documents

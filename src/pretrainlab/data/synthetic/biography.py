@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from pretrainlab.data.synthetic.common import article, cap, filler_sentence
+from pretrainlab.data.synthetic.direction import with_history
 from pretrainlab.data.synthetic.facts import TEMPLATES, slots
 from pretrainlab.data.synthetic.world import World
 
@@ -16,7 +17,8 @@ _FRIEND_TEMPLATES = (
 
 
 def biography_document(rng: random.Random, world: World) -> list[str]:
-    """One person's biography: every fact stated once, shuffled, name first then pronouns."""
+    """One person's biography: every fact stated once, shuffled, name first then pronouns;
+    some add a list of places or employers with their years or months (:mod:`.direction`)."""
     person = rng.choice(world.people)
     groups = ["birth"] if rng.random() < 0.5 else ["birth_city", "birth_year"]
     groups += ["education"] if rng.random() < 0.6 else ["university", "field"]
@@ -51,4 +53,4 @@ def biography_document(rng: random.Random, world: World) -> list[str]:
         else:
             values = slots(rng, world, person, subject)
             sentences.append(cap(rng.choice(TEMPLATES[group]).format(**values)))
-    return sentences
+    return with_history(sentences, world, person)  # a "respectively" list sentence, sometimes

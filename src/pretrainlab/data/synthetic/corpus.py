@@ -1,12 +1,28 @@
-"""The default pretraining corpus: documents of mixed genres drawn from one world."""
+"""The default pretraining corpus: documents of mixed genres drawn from one world.
+
+Four genres (biography, review, news, narrative) are drawn at fixed weights from one random
+stream; a ``lexical_share`` of the words goes to class-coherent ``lexical`` documents
+(:mod:`~pretrainlab.data.synthetic.lexical`) drawn from a second stream and interleaved, so the
+other genres' documents are the same, in the same order, whatever the share.
+"""
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
+from functools import lru_cache
 from itertools import accumulate
 
 from pretrainlab.data.synthetic.biography import biography_document
+from pretrainlab.data.synthetic.lexical import (
+    TEMPLATE_WORDS,
+    LexicalSpec,
+    Lexicon,
+    lexical_document,
+    make_lexicon,
+)
+from pretrainlab.data.synthetic.lexicon import reserved_words
 from pretrainlab.data.synthetic.narrative import narrative_document
 from pretrainlab.data.synthetic.news import news_document
 from pretrainlab.data.synthetic.reviews import review_document
@@ -19,29 +35,64 @@ _GENRES: dict[str, tuple[float, Callable[[random.Random, World], list[str]]]] = 
     "news": (0.25, news_document),
     "narrative": (0.2, narrative_document),
 }
-GENRES: tuple[str, ...] = tuple(_GENRES)
+GENRES: tuple[str, ...] = (*_GENRES, "lexical")
 _CUM_WEIGHTS = list(accumulate(weight for weight, _ in _GENRES.values()))
+_VOCABULARY_SAMPLE = 500  # documents per genre whose words a lexicon must avoid
 
 
-def generate_documents(num_words: int, seed: int) -> list[dict]:
+def check_lexical_share(share: object) -> float:
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise PretrainlabError(
+            f"corpus.lexical_share={share!r} is not valid: expected a number in [0, 1] (the "
+            "share of the corpus words in lexical documents; 0: none)."
+        )
+    return float(share)
+
+
+@lru_cache(maxsize=8)
+def build_lexicon(seed: int, spec: LexicalSpec) -> Lexicon:
+    """The word classes of ``seed``'s world (cached): their words occur in no other genre."""
+    world = build_world(seed)
+    taken = set(reserved_words()) | TEMPLATE_WORDS
+    f = world.filler
+    taken.update(*(sampler.words for sampler in (f.noun, f.adjective, f.verb)))
+    taken.update(w.lower() for name in world.entity_names for w in name.split())
+    rng = random.Random(f"pretrainlab-lexicon-vocabulary-{seed}")
+    for _, make in _GENRES.values():
+        for _ in range(_VOCABULARY_SAMPLE):
+            taken.update(re.findall(r"[a-z]+", " ".join(make(rng, world)).lower()))
+    return make_lexicon(seed, spec, frozenset(taken))
+
+
+def generate_documents(
+    num_words: int, seed: int, lexical_share: float = 0.0, lexical: LexicalSpec | None = None
+) -> list[dict]:
     """Documents ``{"doc_id", "genre", "sentences"}`` totalling about ``num_words`` words.
 
-    Words are whitespace-separated tokens (punctuation stays attached). Deterministic in
-    ``(num_words, seed)``; a larger ``num_words`` yields the same leading documents, and the
-    world (entities and facts) depends on ``seed`` only. The last document is cut short at a
-    sentence boundary so the total lands as close to ``num_words`` as sentences allow.
+    Words are whitespace-separated tokens (punctuation stays attached). Deterministic in the
+    arguments; a larger ``num_words`` yields the same leading documents, and the world
+    (entities and facts) depends on ``seed`` only. A lexical document comes next whenever the
+    lexical documents hold at most ``lexical_share`` of the words so far (``lexical``: the
+    word classes, default :class:`LexicalSpec`). The last document is cut short at a sentence
+    boundary so the total lands as close to ``num_words`` as sentences allow.
     """
     if num_words < 1:
         raise PretrainlabError(
             f"num_words must be a positive number of words for the synthetic corpus, got {num_words}."
         )
+    share = check_lexical_share(lexical_share)
     world = build_world(seed)
+    lexicon = build_lexicon(seed, lexical or LexicalSpec()) if share > 0 else None
     rng = random.Random(f"pretrainlab-corpus-{seed}")
+    lexical_rng = random.Random(f"pretrainlab-corpus-lexical-{seed}")
     documents: list[dict] = []
-    total = 0
+    total = lexical_words = 0
     while total < num_words:
-        genre = rng.choices(GENRES, cum_weights=_CUM_WEIGHTS)[0]
-        sentences = _GENRES[genre][1](rng, world)
+        if lexicon is not None and lexical_words <= share * total:
+            genre, sentences = "lexical", lexical_document(lexical_rng, world, lexicon)
+        else:
+            genre = rng.choices(tuple(_GENRES), cum_weights=_CUM_WEIGHTS)[0]
+            sentences = _GENRES[genre][1](rng, world)
         lengths = [len(s.split()) for s in sentences]
         last = total + sum(lengths) >= num_words
         if last:
@@ -52,6 +103,7 @@ def generate_documents(num_words: int, seed: int) -> list[dict]:
         if last:
             break
         total += sum(lengths)
+        lexical_words += sum(lengths) if genre == "lexical" else 0
     return documents
 
 

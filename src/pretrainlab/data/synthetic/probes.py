@@ -12,6 +12,9 @@ from collections.abc import Callable, Hashable
 
 import datasets
 
+from pretrainlab.data.synthetic import direction as dir_task
+from pretrainlab.data.synthetic.corpus import build_lexicon
+from pretrainlab.data.synthetic.lexical import LexicalSpec, lexical_row
 from pretrainlab.data.synthetic.lexicon import TOPICS
 from pretrainlab.data.synthetic.news import topic_snippet
 from pretrainlab.data.synthetic.pairs import LABEL_NAMES as PAIR_LABELS
@@ -22,12 +25,14 @@ from pretrainlab.data.synthetic.world import World, build_world
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask, TaskKind
 from pretrainlab.errors import PretrainlabError
 
-TASK_NAMES: tuple[str, ...] = ("sentiment", "topic", "pair", "qa")
+TASK_NAMES: tuple[str, ...] = ("sentiment", "topic", "pair", "qa", "lexical", "direction")
 QA_RIGHT_CONTEXT_SHARE = 0.4  # share of QA rows whose answer needs right context
 
 _STRING, _INT = datasets.Value("string"), datasets.Value("int64")
 _FEATURES: dict[str, datasets.Features] = {
     "classification": datasets.Features({"text": _STRING, "label": _INT}),
+    "lexical": datasets.Features({"text": _STRING, "label": _INT, "subset": _STRING}),
+    "direction": dir_task.FEATURES,
     "pair": datasets.Features({"text": _STRING, "text_pair": _STRING, "label": _INT}),
     "qa": datasets.Features(
         {
@@ -50,28 +55,33 @@ _NOTES = {
     "pair": "Does text_pair restate the fact in text (same person, relation and value)?",
     "qa": f"Biography paragraphs; about {QA_RIGHT_CONTEXT_SHARE:.0%} of answers are proper "
     "prefixes of other entity names (needs_right_context).",
+    "lexical": "One member word of a word class among neutral filler; the label is its class. "
+    "Train uses seen members only; dev/test are half held-out members (subset).",
+    "direction": "Which of N listed places or employers goes with the asked year or month; "
+    "right_cue rows list the keys after the candidates, left_cue rows before (subset).",
 }
 
 Row = dict
-MakeRow = Callable[[random.Random, int], Row]
+MakeRow = Callable[[random.Random, int, str], Row]
 
 
 def _task_spec(
-    name: str, world: World
+    name: str, world: World, lexical: LexicalSpec, direction: dir_task.DirectionSpec
 ) -> tuple[TaskKind, list[str], MakeRow, Callable[[Row], Hashable]]:
-    """Kind, label names, a row maker ``(rng, index) -> row`` and the dedup key of a row."""
+    """Kind, label names, a row maker ``(rng, index, split) -> row`` and the dedup key of a
+    row."""
     if name == "sentiment":
         return (
             "classification",
             ["negative", "positive"],
-            lambda rng, i: {"text": sentiment_example(rng, world, i % 2), "label": i % 2},
+            lambda rng, i, _split: {"text": sentiment_example(rng, world, i % 2), "label": i % 2},
             lambda row: row["text"],
         )
     if name == "topic":
         return (
             "classification",
             list(TOPICS),
-            lambda rng, i: {
+            lambda rng, i, _split: {
                 "text": topic_snippet(rng, world, TOPICS[i % len(TOPICS)]),
                 "label": i % len(TOPICS),
             },
@@ -82,23 +92,70 @@ def _task_spec(
         return (
             "pair",
             list(PAIR_LABELS),
-            lambda rng, i: pair(rng, i % 2),
+            lambda rng, i, _split: pair(rng, i % 2),
             lambda row: (row["text"], row["text_pair"]),
         )
+    if name == "lexical":
+        lexicon = build_lexicon(world.seed, lexical)
+        return (
+            "classification",
+            [f"class_{k}" for k in range(lexical.num_classes)],
+            lambda rng, i, split: lexical_row(rng, lexicon, world, i, split),
+            lambda row: row["text"],
+        )
+    if name == "direction":
+        maker = dir_task.DirectionMaker(world, direction)
+        return "qa", [], maker.make_row, lambda row: (row["question"], row["context"])
     qa = QAMaker(world)
     share = QA_RIGHT_CONTEXT_SHARE  # row i needs right context when i crosses a multiple of 1/share
     return (
         "qa",
         [],
-        lambda rng, i: qa(rng, int((i + 1) * share) > int(i * share)),
+        lambda rng, i, _split: qa(rng, int((i + 1) * share) > int(i * share)),
         lambda row: (row["question"], row["context"]),
     )
 
 
+def _draw_rows(
+    seed: int,
+    name: str,
+    split: str,
+    size: int,
+    make_row: MakeRow,
+    key: Callable[[Row], Hashable],
+    seen: set[Hashable],
+) -> list[Row]:
+    """``size`` rows of one split whose keys are not in ``seen`` (added to it), shuffled."""
+    rng = random.Random(f"pretrainlab-probe-{seed}-{name}-{split}")
+    rows = []
+    for i in range(size):
+        for _ in range(100):
+            row = make_row(rng, i, split)
+            if key(row) not in seen:
+                break
+        else:
+            raise PretrainlabError(
+                f"Could not draw {size} distinct {name!r} examples for the {split} split; "
+                "ask for fewer examples."
+            )
+        seen.add(key(row))
+        rows.append(row)
+    rng.shuffle(rows)
+    return rows
+
+
 def generate_probe_task(
-    name: str, seed: int, train_size: int, dev_size: int, test_size: int
+    name: str,
+    seed: int,
+    train_size: int,
+    dev_size: int,
+    test_size: int,
+    lexical: LexicalSpec | None = None,
+    direction: dir_task.DirectionSpec | None = None,
 ) -> ProbeTask:
-    """One of :data:`TASK_NAMES`, identical to ``generate_probe_tasks(...)[name]``."""
+    """One of :data:`TASK_NAMES`, identical to ``generate_probe_tasks(...)[name]``;
+    ``lexical`` sets the word classes of the ``lexical`` task (default :class:`LexicalSpec`),
+    ``direction`` the knobs of the ``direction`` task (default ``DirectionSpec()``)."""
     if name not in TASK_NAMES:
         raise PretrainlabError(
             f"Unknown embedded probe task {name!r}; the accepted names are {', '.join(TASK_NAMES)}."
@@ -110,41 +167,33 @@ def generate_probe_task(
             f"Embedded probe task {name!r} needs at least one example per split, got sizes {bad}; "
             "pass positive integers for train_size, dev_size and test_size."
         )
-    kind, label_names, make_row, key = _task_spec(name, build_world(seed))
+    spec = lexical or LexicalSpec()
+    kind, label_names, make_row, key = _task_spec(
+        name, build_world(seed), spec, direction or dir_task.DirectionSpec()
+    )
     seen: set[Hashable] = set()
     splits: dict[str, datasets.Dataset] = {}
     for split in ("test", "dev", "train"):
-        rng = random.Random(f"pretrainlab-probe-{seed}-{name}-{split}")
-        rows = []
-        for i in range(sizes[split]):
-            for _ in range(100):
-                row = make_row(rng, i)
-                if key(row) not in seen:
-                    break
-            else:
-                raise PretrainlabError(
-                    f"Could not draw {sizes[split]} distinct {name!r} examples for the {split} split; "
-                    "ask for fewer examples."
-                )
-            seen.add(key(row))
-            rows.append(row)
-        rng.shuffle(rows)
+        rows = _draw_rows(seed, name, split, sizes[split], make_row, key, seen)
         if kind == "qa":
             rows = [{"id": f"{split}-{j:06d}", **row} for j, row in enumerate(rows)]
-        splits[split] = datasets.Dataset.from_list(rows, features=_FEATURES[kind], split=split)
+        features = _FEATURES.get(name, _FEATURES[kind])
+        splits[split] = datasets.Dataset.from_list(rows, features=features, split=split)
     return ProbeTask(
         name=name,
         kind=kind,
         splits={s: splits[s] for s in SPLITS},
         label_names=label_names,
-        notes=[f"embedded synthetic task (seed {seed}). {_NOTES[name]}"],
+        notes=[f"embedded synthetic task (seed {seed}). {_NOTES[name]}"]
+        + ([f"lexical: {spec}"] if name == "lexical" else [])
+        + ([f"direction: {direction or dir_task.DirectionSpec()}"] if name == "direction" else []),
     )
 
 
 def generate_probe_tasks(
     seed: int, train_size: int, dev_size: int, test_size: int
 ) -> dict[str, ProbeTask]:
-    """All embedded probe tasks ``{"sentiment", "topic", "pair", "qa"}`` for ``seed``'s world."""
+    """All embedded probe tasks (:data:`TASK_NAMES`) for ``seed``'s world."""
     return {
         name: generate_probe_task(name, seed, train_size, dev_size, test_size)
         for name in TASK_NAMES

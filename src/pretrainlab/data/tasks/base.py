@@ -4,7 +4,10 @@ Columns by kind (each split is a ``datasets.Dataset``):
 - ``classification``: ``text`` (str), ``label`` (int)
 - ``pair``: ``text``, ``text_pair`` (str), ``label`` (int)
 - ``qa``: ``id``, ``question``, ``context`` (str), ``answers`` ({"text": [...],
-  "answer_start": [...]}, SQuAD format); embedded QA adds ``needs_right_context`` (bool).
+  "answer_start": [...]}, SQuAD format); embedded QA adds ``needs_right_context`` (bool), the
+  embedded ``direction`` task ``subset`` (right_cue / left_cue) and ``candidates``.
+- ``cloze`` (zero-shot, no train rows): ``prompt`` (str with one :data:`CLOZE_BLANK`),
+  ``candidates`` (list of str), ``label`` (index of the true candidate), ``subset``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Literal
 
 import datasets
 
-TaskKind = Literal["classification", "pair", "qa"]
+TaskKind = Literal["classification", "pair", "qa", "cloze"]
 SPLITS = ("train", "dev", "test")
+CLOZE_BLANK = "___"  # where a cloze prompt's candidate goes
 
 
 @dataclass

@@ -1,0 +1,119 @@
+"""A study's calibration: the controls its experiment declares, each a prediction theory makes,
+evaluated with paired differences over pretraining seeds and stated in plain words.
+
+A control names two arms and a task (a subset task such as ``lexical:heldout_words`` counts):
+
+- ``expect: greater`` (a positive control): ``better`` scores above ``than``; it came out when
+  the 95% interval of the paired difference lies above 0.
+- ``expect: none`` (a negative control): no difference; it came out when the interval holds 0.
+- ``versus: TASK2``: the prediction is about a difference of differences, ``(better - than on
+  task) - (better - than on versus)``, e.g. MLM's lead over CLM is larger where the answer
+  needs right context than where it does not.
+
+Each control is evaluated in every (mode, label budget) cell of the results holding its task.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.study import stats as st
+
+EXPECTATIONS = ("greater", "none")
+COLUMNS = [
+    "control", "kind", "claim", "task", "mode", "train_examples", "n_pairs", "mean_diff",
+    "ci_low", "ci_high", "came_out", "verdict",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    task: str
+    better: str
+    than: str
+    expect: str = "greater"
+    versus: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.expect not in EXPECTATIONS:
+            raise PretrainlabError(
+                f"study.controls: {self.name!r} has expect={self.expect!r}; expected one of "
+                f"{', '.join(EXPECTATIONS)} (greater: a positive control, none: a negative one)."
+            )
+
+    @property
+    def claim(self) -> str:
+        gap = f"{self.better} - {self.than} on {self.task}"
+        if self.versus:
+            gap = f"({gap}) - ({self.better} - {self.than} on {self.versus})"
+        return f"{gap} {'> 0' if self.expect == 'greater' else '= 0'}"
+
+
+def parse_controls(entries: list[dict] | None) -> list[Control]:
+    """``study.controls`` (a list of mappings) -> controls, each checked before any work."""
+    out = []
+    for i, entry in enumerate(entries or []):
+        try:
+            out.append(Control(**dict(entry)))
+        except TypeError as err:
+            raise PretrainlabError(
+                f"study.controls[{i}]={dict(entry)!r} is not valid ({err}): expected name, task, "
+                "better, than, and optionally expect (greater | none) and versus (a task)."
+            ) from None
+    return out
+
+
+def _gaps(per_seed: pd.DataFrame, c: Control, task: str, mode: str, budget: int) -> pd.Series:
+    cell = per_seed[
+        (per_seed.task == task) & (per_seed["mode"] == mode) & (per_seed.train_examples == budget)
+    ]
+    wide = cell.pivot_table(index="pretrain_seed", columns="objective", values="value")
+    if c.better not in wide or c.than not in wide:
+        return pd.Series(dtype=float)
+    return (wide[c.better] - wide[c.than]).dropna()
+
+
+def _verdict(c: Control, lo: float, hi: float) -> tuple[bool | None, str]:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None, "undecided (fewer than 2 pretraining seeds)"
+    if c.expect == "greater":
+        ok = lo > 0
+        return ok, "came out as predicted" if ok else "did NOT come out"
+    ok = lo <= 0 <= hi
+    return ok, "came out as predicted (no difference)" if ok else "did NOT come out"
+
+
+def evaluate(controls: list[Control], results: pd.DataFrame) -> pd.DataFrame:
+    """One row per control x (mode, budget) cell: paired difference, 95% t interval, verdict."""
+    per_seed = st.per_seed_scores(results)
+    rows = []
+    for c in controls:
+        cells = per_seed[per_seed.task == c.task][["mode", "train_examples"]].drop_duplicates()
+        for mode, budget in cells.itertuples(index=False):
+            d = _gaps(per_seed, c, c.task, mode, budget)
+            if c.versus:
+                d = (d - _gaps(per_seed, c, c.versus, mode, budget)).dropna()
+            mean, _, n, lo, hi = st.mean_ci(d)
+            came_out, verdict = _verdict(c, lo, hi)
+            kind = "positive" if c.expect == "greater" else "negative"
+            rows.append(
+                [c.name, kind, c.claim, c.task, mode, budget, n, mean, lo, hi, came_out, verdict]
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def sentences(table: pd.DataFrame) -> list[str]:
+    """The controls in plain words, one sentence per evaluated cell."""
+    out = []
+    for r in table.itertuples(index=False):
+        out.append(
+            f"{r.control} ({r.kind} control; {r.claim}), {r.mode} @ {r.train_examples} labels: "
+            f"{r.mean_diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] over {r.n_pairs} "
+            f"pretraining seeds: {r.verdict}."
+        )
+    return out

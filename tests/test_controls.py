@@ -1,0 +1,82 @@
+"""Controls: a declared prediction is evaluated with paired differences over pretraining seeds
+and reported in plain words; bad declarations stop before any work."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pretrainlab.errors import PretrainlabError
+from pretrainlab.study.collect import subset_rows
+from pretrainlab.study.controls import Control, evaluate, parse_controls, sentences
+
+
+def _results(scores: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    rows = [
+        {"objective": arm, "pretrain_seed": seed, "task": task, "mode": "linear",
+         "train_examples": 100, "metric": "accuracy", "test_score": v, "status": "ok"}
+        for (arm, task), values in scores.items()
+        for seed, v in enumerate(values)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+RESULTS = _results(
+    {
+        ("mlm", "lex:heldout"): [0.90, 0.92, 0.95],
+        ("scratch", "lex:heldout"): [0.10, 0.12, 0.09],
+        ("mlm", "lex:seen"): [0.95, 0.96, 0.97],
+        ("scratch", "lex:seen"): [0.94, 0.97, 0.95],
+        ("clm", "lex:heldout"): [0.11, 0.10, 0.12],
+    }
+)
+
+
+def test_positive_negative_and_difference_of_differences():
+    controls = [
+        Control("transfer", "lex:heldout", "mlm", "scratch"),
+        Control("clm transfer", "lex:heldout", "clm", "scratch"),
+        Control("seen", "lex:seen", "mlm", "scratch", expect="none"),
+        Control("gap", "lex:heldout", "mlm", "scratch", versus="lex:seen"),
+    ]
+    table = evaluate(controls, RESULTS).set_index("control")
+    assert table.loc["transfer", "came_out"] and table.loc["transfer", "n_pairs"] == 3
+    assert table.loc["transfer", "mean_diff"] == pytest.approx(0.82, abs=1e-9)
+    assert not table.loc["clm transfer", "came_out"]  # CI of ~0 holds 0: not above it
+    assert table.loc["seen", "came_out"]
+    assert table.loc["gap", "came_out"] and table.loc["gap", "mean_diff"] > 0.8
+    words = sentences(evaluate(controls, RESULTS))
+    assert any("clm transfer" in w and "did NOT come out" in w for w in words)
+    assert any("transfer (positive control" in w and "came out as predicted" in w for w in words)
+
+
+def test_one_seed_is_undecided():
+    table = evaluate(
+        [Control("t", "lex:heldout", "mlm", "scratch")], RESULTS[RESULTS.pretrain_seed == 0]
+    )
+    assert table.came_out.isna().all() and "undecided" in table.verdict.iloc[0]
+
+
+@pytest.mark.parametrize(
+    "entry", [{"name": "x", "task": "t", "better": "a"}, {"name": "x", "task": "t", "better": "a",
+              "than": "b", "expect": "bigger"}, {"name": "x", "task": "t", "better": "a", "than": "b",
+              "typo": 1}],
+)  # fmt: skip
+def test_bad_control_declarations(entry):
+    with pytest.raises(PretrainlabError, match="study.controls"):
+        parse_controls([entry])
+
+
+def test_subset_rows_follow_the_primary_metric():
+    row = {"task": "lexical", "dev_score": 0.5, "test_score": 0.6, "subset": ""}
+    result = {
+        "metric": "accuracy",
+        "dev": {"accuracy": 0.5, "accuracy_heldout_words": 0.3},
+        "test": {"accuracy": 0.6, "macro_f1": 0.6, "accuracy_heldout_words": 0.2,
+                 "accuracy_seen_words": 0.9},
+    }  # fmt: skip
+    rows = {r["task"]: r for r in subset_rows(row, result)}
+    assert set(rows) == {"lexical:heldout_words", "lexical:seen_words"}
+    assert rows["lexical:heldout_words"]["test_score"] == 0.2
+    assert rows["lexical:heldout_words"]["dev_score"] == 0.3
+    assert rows["lexical:seen_words"]["subset"] == "seen_words"
