@@ -80,3 +80,15 @@ def test_subset_rows_follow_the_primary_metric():
     assert rows["lexical:heldout_words"]["test_score"] == 0.2
     assert rows["lexical:heldout_words"]["dev_score"] == 0.3
     assert rows["lexical:seen_words"]["subset"] == "seen_words"
+
+
+def test_the_report_opens_with_the_controls(tmp_path):
+    from pretrainlab.study.report import write_report
+
+    controls = [Control("transfer", "lex:heldout", "mlm", "scratch")]
+    paths = write_report(tmp_path, RESULTS, None, {"name": "c"}, evaluate(controls, RESULTS))
+    md = paths["report_md"].read_text()
+    assert md.index("Controls: did the benchmark behave") < md.index("## Summary")
+    assert "transfer (positive control; mlm - scratch on lex:heldout > 0)" in md
+    assert "came out as predicted" in md
+    assert (tmp_path / "controls.csv").read_text().count("transfer") == 1
