@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import random
 
+import datasets
+
 from pretrainlab.data.synthetic.world import World
+
+
+def qa_features(**extra: datasets.Value | datasets.List) -> datasets.Features:
+    """SQuAD-format columns (``id``, ``question``, ``context``, ``answers``) plus a task's own."""
+    string = datasets.Value("string")
+    answers = {
+        "text": datasets.List(string),
+        "answer_start": datasets.List(datasets.Value("int32")),
+    }
+    return datasets.Features(
+        {"id": string, "question": string, "context": string, "answers": answers, **extra}
+    )
 
 
 def cap(sentence: str) -> str:

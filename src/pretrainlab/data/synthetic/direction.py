@@ -30,7 +30,7 @@ from typing import Any
 
 import datasets
 
-from pretrainlab.data.synthetic.common import verb_phrase
+from pretrainlab.data.synthetic.common import qa_features, verb_phrase
 from pretrainlab.data.synthetic.facts import render
 from pretrainlab.data.synthetic.world import Person, World, build_world
 from pretrainlab.errors import PretrainlabError
@@ -58,19 +58,9 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-_STRING = datasets.Value("string")
-FEATURES = datasets.Features(
-    {
-        "id": _STRING,
-        "question": _STRING,
-        "context": _STRING,
-        "answers": {
-            "text": datasets.List(_STRING),
-            "answer_start": datasets.List(datasets.Value("int32")),
-        },
-        "subset": _STRING,  # right_cue | left_cue
-        "candidates": datasets.List(_STRING),  # in context order; the answer is one of them
-    }
+FEATURES = qa_features(
+    subset=datasets.Value("string"),  # right_cue | left_cue
+    candidates=datasets.List(datasets.Value("string")),  # in context order; one is the answer
 )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 import datasets
 
 from pretrainlab.data.synthetic import direction as dir_task
+from pretrainlab.data.synthetic.common import qa_features
 from pretrainlab.data.synthetic.corpus import build_lexicon
 from pretrainlab.data.synthetic.lexical import LexicalSpec, lexical_row
 from pretrainlab.data.synthetic.lexicon import TOPICS
@@ -34,18 +35,7 @@ _FEATURES: dict[str, datasets.Features] = {
     "lexical": datasets.Features({"text": _STRING, "label": _INT, "subset": _STRING}),
     "direction": dir_task.FEATURES,
     "pair": datasets.Features({"text": _STRING, "text_pair": _STRING, "label": _INT}),
-    "qa": datasets.Features(
-        {
-            "id": _STRING,
-            "question": _STRING,
-            "context": _STRING,
-            "answers": {
-                "text": datasets.List(_STRING),
-                "answer_start": datasets.List(datasets.Value("int32")),
-            },
-            "needs_right_context": datasets.Value("bool"),
-        }
-    ),
+    "qa": qa_features(needs_right_context=datasets.Value("bool")),
 }
 _NOTES = {
     "sentiment": "Short product reviews; the label is the polarity of the main clause, with "
