@@ -31,7 +31,7 @@ lint: setup ## ruff
 pretrain: setup ## pretrain MLM on the embedded corpus (ARGS="objective=clm ..." to change)
 	$(BIN)/pretrainlab pretrain $(ARGS)
 
-compare: setup ## the flagship study: MLM vs CLM (and NSP, MLM+NSP, scratch) on the embedded corpus
+compare: setup ## the flagship study: MLM vs CLM vs scratch at equal FLOPs, checked by its controls
 	$(BIN)/pretrainlab study experiment=mlm_vs_clm hydra/launcher=joblib $(ARGS)
 
 bench: setup ## throughput benchmark vs a bare PyTorch loop and the HF Trainer (writes JSON)

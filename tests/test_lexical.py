@@ -90,6 +90,24 @@ def test_lexical_documents_keep_to_one_class(lexicon):
         assert len(found) == 1, doc
 
 
+def test_most_members_stand_next_to_a_context_word_of_their_class(lexicon):
+    """The class shows in a member's neighbours (as an adjective shows its noun's kind): the
+    templates put a context word right before or after most members."""
+    docs = [d for d in generate_documents(30_000, 0, 0.3) if d["genre"] == "lexical"]
+    class_of = {w: k for k, c in enumerate(lexicon.classes) for w in c.members}
+    context_of = {w: k for k, c in enumerate(lexicon.classes) for w in c.context}
+    beside = total = 0
+    for doc in docs:
+        for sentence in doc["sentences"]:
+            words = re.findall(r"[a-z]+", sentence.lower())
+            for i, w in enumerate(words):
+                if w in class_of:
+                    near = {context_of.get(words[j]) for j in (i - 1, i + 1) if 0 <= j < len(words)}
+                    total += 1
+                    beside += class_of[w] in near
+    assert total > 1000 and 0.5 < beside / total < 0.9, beside / total
+
+
 def test_heldout_members_appear_in_the_default_corpus(lexicon):
     docs = generate_documents(100_000, 0, lexical_share=0.3)
     counts = Counter(w for d in docs for s in d["sentences"] for w in _words(s))

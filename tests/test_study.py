@@ -2,10 +2,13 @@
 work; a failing run is recorded while the rest complete; reproduce matches."""
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from pretrainlab.errors import PretrainlabError
 from pretrainlab.study.plan import expand
 from pretrainlab.study.reproduce import reproduce
 from pretrainlab.study.run import study
@@ -66,6 +69,45 @@ def test_a_zero_shot_task_is_probed_once_per_checkpoint():
     assert {(j.mode, j.budget) for j in facts} == {("zeroshot", 0)}
     assert len(facts) == 2 * 3  # mlm and scratch x 3 seeds, once each
     assert len(probes) - len(facts) == 2 * 3 * 2 * 2  # topic: x 2 modes x 2 budgets
+
+
+def test_task_modes_override_the_study_modes_per_task():
+    cfg = compose_config(
+        "study",
+        [
+            "study.name=m",
+            "study.tasks=[lexical,direction]",
+            "study.objectives=[mlm]",
+            "study.seeds=[0]",
+            "study.budgets=[500]",
+            "+study.task_modes.direction=[finetune]",
+        ],
+    )
+    probes = [j for j in expand(cfg) if j.kind == "probe"]
+    assert {(j.task, j.mode) for j in probes} == {
+        ("lexical", "linear"),
+        ("lexical", "finetune"),
+        ("direction", "finetune"),
+    }
+    assert len(probes) == 2 * 3  # mlm and scratch
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("+study.task_modes.topc=[finetune]", "'topc', which is no probe task"),
+        ("+study.task_modes.topic=[]", "study.task_modes.topic=[] is not valid"),
+    ],
+)
+def test_bad_task_modes_name_the_value(override, fragment):
+    cfg = compose_config("study", ["study.name=m", "study.tasks=[topic]", override])
+    with pytest.raises(PretrainlabError, match=re.escape(fragment)):
+        expand(cfg)
+
+
+def test_task_modes_of_tasks_the_study_does_not_run_are_ignored():
+    cfg = compose_config("study", ["study.name=m", "study.tasks=[topic]", "study.modes=[linear]"])
+    assert {j.mode for j in expand(cfg) if j.kind == "probe"} == {"linear"}
 
 
 def test_tiny_study_sequential_then_resume(tmp_path, cache_dir):

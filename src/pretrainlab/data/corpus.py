@@ -26,7 +26,9 @@ from pretrainlab.io import cached_folder, content_hash
 
 # Bump when the corpus code changes what it writes, so stale caches are never reused.
 # 2: synthetic biographies carry the direction task's list sentences.
-CORPUS_VERSION = 2
+# 3: those list sentences name their answer with one ordinal word (first..fourth); lexical
+#    documents put context words next to members.
+CORPUS_VERSION = 3
 SPLITS = ("train", "validation")
 
 

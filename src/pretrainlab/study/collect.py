@@ -111,18 +111,24 @@ def pretrain_failures(jobs: list[Job], study_dir: Path) -> list[dict]:
 
 
 def compute_by_arm(jobs: list[Job], study_dir: Path) -> str | None:
-    """What each arm was declared to spend in pretraining (run.json ``compute``), one line."""
+    """What each arm was declared to spend in pretraining (run.json ``compute``) and the
+    held-out pretraining accuracy it reached (metrics.json ``val/*_acc``, mean over seeds)."""
     seen: dict[str, dict] = {}
+    reached: dict[str, dict[str, list[float]]] = {}
     for job in jobs:
-        run = job.path(study_dir) / "run.json"
-        if job.kind != "pretrain" or job.arm in seen or not run.is_file():
+        run, metrics = job.path(study_dir) / "run.json", job.path(study_dir) / "metrics.json"
+        if job.kind != "pretrain":
             continue
-        if compute := read_json(run).get("compute"):
+        if job.arm not in seen and run.is_file() and (compute := read_json(run).get("compute")):
             seen[job.arm] = compute
-    parts = [
-        f"{arm}: {c['steps']} steps, {c['tokens'] / 1e6:.2f}M tokens, {c['flops']:.3g} FLOPs"
-        for arm, c in seen.items()
-    ]
+        for key, value in (read_json(metrics) if metrics.is_file() else {}).items():
+            if key.startswith("val/") and key.endswith("_acc"):
+                reached.setdefault(job.arm, {}).setdefault(key, []).append(float(value))
+    parts = []
+    for arm, c in seen.items():
+        accs = "".join(f", {key} {sum(v) / len(v):.3f}" for key, v in reached.get(arm, {}).items())
+        steps = f"{c['steps']} steps, {c['tokens'] / 1e6:.2f}M tokens, {c['flops']:.3g} FLOPs"
+        parts.append(f"{arm}: {steps}{accs}")
     budget = next((c["budget"] for c in seen.values() if c.get("budget")), None)
     return ("; ".join(parts) + f" (matched on {budget or 'steps'})") if parts else None
 

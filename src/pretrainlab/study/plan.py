@@ -94,6 +94,7 @@ def expand(cfg: DictConfig) -> list[Job]:
     arms = study_arms(cfg)
     seeds, tasks = _list(cfg, "study.seeds"), _list(cfg, "study.tasks")
     modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
+    modes_of = task_modes(cfg, tasks, modes)
     budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
     common_pre = [
         *s.pretrain_overrides,
@@ -120,7 +121,7 @@ def expand(cfg: DictConfig) -> list[Job]:
                 else [f"checkpoint={source}"]
             )
             for task in tasks:
-                for mode, budget in task_runs(task, modes, budgets):
+                for mode, budget in task_runs(task, modes_of[task], budgets):
                     ov = [
                         *common_probe,
                         *target,
@@ -133,6 +134,31 @@ def expand(cfg: DictConfig) -> list[Job]:
                     job = Job(len(jobs), "probe", arm, seed, ov, run, task, mode, budget, source)
                     jobs.append(job)
     return jobs
+
+
+def task_modes(cfg: DictConfig, tasks: list, modes: list) -> dict[str, list]:
+    """The probe modes of each task: ``study.modes``, or the task's entry in
+    ``study.task_modes`` (e.g. ``{direction: [finetune]}``: a span task no frozen encoder can
+    solve linearly). An entry for a probe task the study does not run is ignored (so
+    ``study.tasks=[topic]`` still works with an experiment's entries); one naming no probe
+    task (``conf/probe/NAME.yaml``) is refused as a typo."""
+    from pretrainlab.cli import CONF_DIR
+
+    node = OmegaConf.select(cfg, "study.task_modes")
+    given = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    unknown = sorted(k for k in given if not (CONF_DIR / "probe" / f"{k}.yaml").is_file())
+    if unknown:
+        raise PretrainlabError(
+            f"study.task_modes names {', '.join(map(repr, unknown))}, which is no probe task "
+            f"(conf/probe/NAME.yaml); the study's tasks are {', '.join(map(str, tasks))}."
+        )
+    for task, value in given.items():
+        if not isinstance(value, list) or not value:
+            raise PretrainlabError(
+                f"study.task_modes.{task}={value!r} is not valid: expected a non-empty list of "
+                "probe modes, e.g. [finetune]."
+            )
+    return {task: list(given.get(task, modes)) for task in tasks}
 
 
 def task_runs(task: str, modes: list, budgets: list) -> list[tuple[str, Any]]:

@@ -53,4 +53,4 @@ def biography_document(rng: random.Random, world: World) -> list[str]:
         else:
             values = slots(rng, world, person, subject)
             sentences.append(cap(rng.choice(TEMPLATES[group]).format(**values)))
-    return with_history(sentences, world, person)  # a "respectively" list sentence, sometimes
+    return with_history(sentences, world, person)  # a list sentence with an ordinal cue, sometimes

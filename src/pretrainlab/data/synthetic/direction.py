@@ -1,22 +1,31 @@
-"""The ``direction`` QA task: which of N listed places or employers goes with the asked key.
+"""The ``direction`` QA task: which of N listed places or employers is the one an ordinal names.
 
-A row lists N candidates (cities or employers, 2 to 4 by default) and N keys (years or months,
-in random order), paired by position ("respectively"). ``right_cue`` rows list the candidates
-first ("Ana moved to Varno, Teslo and Brin in 1995, 1990 and 2001 respectively."), so no key
-occurs before the last candidate ends: a left-to-right reader deciding at any candidate has
-seen only the question and candidates, which say nothing about which one is asked (the answer
-is uniform over the N positions; keys are an exchangeable sample, so the asked key's value says
-nothing about its rank). ``left_cue`` rows are the mirror image, keys first ("In 1995, 1990 and
-2001 respectively, Ana moved to Varno, Teslo and Brin."): every key precedes every candidate,
-so a left-to-right reader can solve them and a right-to-left one cannot. Both subsets draw
-person, relation, candidates and keys from the same samplers.
+A row lists N candidates (cities or employers, 2 to 3 by default, at most
+:data:`MAX_CANDIDATES`) and one ordinal word (first, second, third, fourth: always the position
+counted from the left) that picks the answer, with the one key (a year or a month) that the
+question asks about. ``right_cue`` rows put the ordinal and the key after every candidate ("Ana
+moved to Varno, Teslo and Brin, the second of them in 1995."), so the context up to the end of
+the last candidate is the same whatever the answer: a left-to-right reader deciding at any
+candidate has seen only the question and the candidates, which say nothing about which one is
+asked (the answer is uniform over the N positions, and the key is drawn independently of it).
+``left_cue`` rows are the mirror image, ordinal and key before every candidate ("In 1995 Ana
+moved to the second of Varno, Teslo and Brin."): reading the ordinal and counting candidates
+solves them from the left. Both subsets draw person, relation, candidates, key and position from
+the same samplers.
 
-Interleaved pairs ("to Varno in 1990 and to Teslo in 1995") cannot make a right-cue split:
-every candidate after the answer has already read the asked key, so a left-to-right span
+Why an ordinal: the first design paired N candidates with N keys by position ("... in 1995, 1990
+and 2001 respectively"), which asks the model to match the asked key's rank among the keys to a
+candidate's rank; encoders fine-tuned on 500 rows learned none of it (MLM and CLM both at the
+level of a random candidate on both subsets), so the control could not separate. The ordinal
+cue is one word whose meaning never changes, and the question's key only ties the question to
+its sentence.
+
+Interleaved forms ("to Varno in 1990 and to Teslo in 1995") still cannot make a right-cue
+split: every candidate after the answer has already read the asked key, so a left-to-right span
 scorer marks them "not me" and the last unmarked candidate is the answer (elimination).
 
-The same sentence forms, with random candidates and keys, occur in the pretraining corpus:
-:func:`with_history` adds one to about :data:`HISTORY_SHARE` of the biographies.
+The same sentence forms, with random candidates, ordinal and key, occur in the pretraining
+corpus: :func:`with_history` adds one to about :data:`HISTORY_SHARE` of the biographies.
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ from pretrainlab.data.synthetic.world import Person, World, build_world
 from pretrainlab.errors import PretrainlabError
 
 SUBSETS = ("right_cue", "left_cue")
-MAX_CANDIDATES = 6
+ORDINALS = ("first", "second", "third", "fourth")  # ORDINALS[k]: the candidate at position k
+MAX_CANDIDATES = len(ORDINALS)
+HISTORY_CANDIDATES = (2, 3)  # candidates per corpus list sentence, drawn uniformly in [min, max]
 HISTORY_SHARE = 0.3  # share of biographies with one list sentence
 MONTHS = (
     "January",
@@ -56,6 +67,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "year": tuple(str(y) for y in range(1950, 2025)),
     "month": MONTHS,
 }
+# Any ordinal or key-like word (case-insensitive): a row's context holds exactly one of each.
+_CUES = re.compile(r"(?<!\w)(?:" + "|".join((*ORDINALS, r"\d{4}", *MONTHS)) + r")(?!\w)", re.I)
 
 
 FEATURES = qa_features(
@@ -67,37 +80,37 @@ FEATURES = qa_features(
 @dataclass(frozen=True)
 class Relation:
     pool: str  # "cities" | "employers"
-    right: tuple[str, ...]  # templates with the candidates {C} before the keys {K}
-    left: tuple[str, ...]  # the mirror images: keys before candidates
+    right: tuple[str, ...]  # templates with the candidates {C} before the ordinal {O} and key {K}
+    left: tuple[str, ...]  # the mirror images: ordinal (and key) before the candidates
     questions: tuple[str, ...]  # {name}, {poss} and the asked {key}
 
 
 RELATIONS: dict[str, Relation] = {
     "moved": Relation(
         "cities",
-        ("{n} moved to {C} in {K}, in that order.", "{n} moved to {C} in {K} respectively."),
-        ("In {K}, {n} moved to {C}, in that order.", "In {K} respectively, {n} moved to {C}."),
+        ("{n} moved to {C}, the {O} of them in {K}.", "{n} moved to {C}; the {O} was in {K}."),
+        ("In {K} {n} moved to the {O} of {C}.", "{n} moved in {K} to the {O} of {C}."),
         ("Where did {name} move in {key}?", "Which city did {name} move to in {key}?"),
     ),
     "lived": Relation(
         "cities",
         (
-            "{n} lived in {C}, starting in {K} respectively.",
-            "{n} made {poss} home in {C} from {K} on, in that order.",
+            "{n} lived in {C}, the {O} of them starting in {K}.",
+            "{n} made {poss} home in {C}, the {O} from {K} on.",
         ),
         (
-            "Starting in {K} respectively, {n} lived in {C}.",
-            "From {K} on, {n} made {poss} home in {C}, in that order.",
+            "Starting in {K}, {n} lived in the {O} of {C}.",
+            "From {K} on, {n} made {poss} home in the {O} of {C}.",
         ),
         ("Where did {name} live starting in {key}?", "Where did {name} live from {key} on?"),
     ),
     "joined": Relation(
         "employers",
-        ("{n} joined {C} in {K} respectively.", "{n} went to work for {C} in {K}, in that order."),
         (
-            "In {K} respectively, {n} joined {C}.",
-            "In {K}, {n} went to work for {C}, in that order.",
+            "{n} joined {C}, the {O} of them in {K}.",
+            "{n} went to work for {C}, for the {O} in {K}.",
         ),
+        ("In {K}, {n} joined the {O} of {C}.", "In {K}, {n} went to work for the {O} of {C}."),
         ("Which company did {name} join in {key}?", "Who did {name} go to work for in {key}?"),
     ),
 }
@@ -108,7 +121,7 @@ class DirectionSpec:
     """The knobs of the ``direction`` task (``probe.task.direction`` in conf/probe/direction.yaml)."""
 
     min_candidates: int = 2
-    max_candidates: int = 4
+    max_candidates: int = 3
     right_cue_share: float = 0.5
 
     def __post_init__(self) -> None:
@@ -120,13 +133,14 @@ class DirectionSpec:
                     f"direction.{name}={value!r} is not valid (min_candidates={low!r}, "
                     f"max_candidates={high!r}): expected integers with 2 <= min_candidates <= "
                     f"max_candidates <= {MAX_CANDIDATES}; a row needs the answer and at least one "
-                    "other candidate, and lists at most that many."
+                    f"other candidate, and the ordinals ({', '.join(ORDINALS)}) name at most "
+                    f"{MAX_CANDIDATES}."
                 )
         share = self.right_cue_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise PretrainlabError(
                 f"direction.right_cue_share={share!r} is not valid: expected a number in [0, 1], "
-                "the share of rows whose keys follow the candidates (0.5: balanced subsets)."
+                "the share of rows whose ordinal follows the candidates (0.5: balanced subsets)."
             )
 
     @classmethod
@@ -165,34 +179,45 @@ def _listing(items: list[str]) -> tuple[str, list[int]]:
 
 @dataclass(frozen=True)
 class Listing:
-    """One rendered list sentence: its text and relation, the candidates and keys in listed
-    order, and each candidate's offset in the sentence."""
+    """One rendered list sentence: its text and relation, the candidates in listed order, each
+    candidate's offset in the sentence, the position the ordinal names and the one key."""
 
     sentence: str
     relation: str
     candidates: list[str]
-    keys: list[str]
     candidate_starts: list[int]
+    position: int
+    key: str
 
 
 def list_sentence(
     rng: random.Random, world: World, person: Person, subject: str, n: int, right: bool
 ) -> Listing:
-    """A list sentence about ``person`` with ``n`` random candidates and keys."""
+    """A list sentence about ``person`` with ``n`` random candidates, the ordinal of a uniform
+    position among them and a random key; the ordinal follows the candidates iff ``right``."""
     relation = rng.choice(sorted(RELATIONS))
     rel = RELATIONS[relation]
     candidates = rng.sample(_pools(world.seed)[rel.pool], n)
-    keys = rng.sample(KEYS[rng.choice(sorted(KEYS))], n)
+    position = rng.randrange(n)
+    key = rng.choice(KEYS[rng.choice(sorted(KEYS))])
     template = rng.choice(rel.right if right else rel.left)
-    (c_text, c_offsets), (k_text, _) = _listing(candidates), _listing(keys)
-    values = {"n": subject, "poss": person.poss, "C": c_text, "K": k_text}
+    c_text, c_offsets = _listing(candidates)
+    values = {"n": subject, "poss": person.poss, "C": c_text, "O": ORDINALS[position], "K": key}
     sentence, offsets = render(template, values)
     starts = [offsets["C"] + o for o in c_offsets]
-    return Listing(sentence, relation, candidates, keys, starts)
+    return Listing(sentence, relation, candidates, starts, position, key)
 
 
 def _occurrences(text: str, word: str) -> int:
     return len(re.findall(rf"(?<!\w){re.escape(word)}(?!\w)", text))
+
+
+def _clean(context: str, listing: Listing) -> bool:
+    """Every candidate occurs once, and the only ordinal and key-like words are the row's own
+    ordinal and key, once each (no "May" or "first" in filler, no year inside a name)."""
+    cues = sorted(m.lower() for m in _CUES.findall(context))
+    own = sorted((ORDINALS[listing.position], listing.key.lower()))
+    return cues == own and all(_occurrences(context, c) == 1 for c in listing.candidates)
 
 
 class DirectionMaker:
@@ -209,26 +234,25 @@ class DirectionMaker:
 
     def __call__(self, rng: random.Random, right: bool) -> dict:
         """One row without ``id``: ``right_cue`` iff ``right``. Redraws the rare row in which a
-        candidate or key occurs more than once (a name inside another, a month in filler)."""
+        candidate, ordinal or key occurs more than once (a name inside another, "May" in filler)
+        or another ordinal or key-like word occurs at all."""
         for _ in range(100):
-            row, keys = self._draw(rng, right)
-            if all(_occurrences(row["context"], w) == 1 for w in (*row["candidates"], *keys)):
+            row, listing = self._draw(rng, right)
+            if _clean(row["context"], listing):
                 return row
-        raise RuntimeError("direction: no row with unique candidates and keys in 100 draws")
+        raise RuntimeError("direction: no row with unique candidates, ordinal and key in 100 draws")
 
-    def _draw(self, rng: random.Random, right: bool) -> tuple[dict, list[str]]:
+    def _draw(self, rng: random.Random, right: bool) -> tuple[dict, Listing]:
         person = rng.choice(self.world.people)
         n = rng.randint(self.spec.min_candidates, self.spec.max_candidates)
-        answer = rng.randrange(n)
         lead = rng.random() < 0.5  # a fact-free first sentence moves the list along
         subject = person.subj if lead else person.name
         listing = list_sentence(rng, self.world, person, subject, n, right)
         prefix = f"{person.name} {verb_phrase(rng, self.world)}. " if lead else ""
         question = rng.choice(RELATIONS[listing.relation].questions)
+        answer = listing.position
         row = {
-            "question": question.format(
-                name=person.name, poss=person.poss, key=listing.keys[answer]
-            ),
+            "question": question.format(name=person.name, poss=person.poss, key=listing.key),
             "context": prefix + listing.sentence,
             "answers": {
                 "text": [listing.candidates[answer]],
@@ -237,7 +261,7 @@ class DirectionMaker:
             "subset": SUBSETS[0] if right else SUBSETS[1],
             "candidates": listing.candidates,
         }
-        return row, listing.keys
+        return row, listing
 
 
 def with_history(sentences: list[str], world: World, person: Person) -> list[str]:
@@ -247,7 +271,7 @@ def with_history(sentences: list[str], world: World, person: Person) -> list[str
     rng = random.Random("pretrainlab-direction-history-" + " ".join(sentences))
     if rng.random() >= HISTORY_SHARE:
         return sentences
-    n = rng.randint(2, 4)
+    n = rng.randint(*HISTORY_CANDIDATES)
     listing = list_sentence(rng, world, person, person.subj, n, rng.random() < 0.5)
     at = rng.randint(1, len(sentences))
     return [*sentences[:at], listing.sentence, *sentences[at:]]

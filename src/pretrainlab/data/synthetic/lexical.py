@@ -24,15 +24,18 @@ from pretrainlab.errors import PretrainlabError
 SUBSETS = ("heldout_words", "seen_words")
 MAX_WORDS = 100_000  # generated words of one lexicon (members and context words)
 # Sentences of a lexical document: {m}/{m2}/{m3} members, {c}/{c2} context words of its class,
-# {n} noun, {a} adjective, {v} verb of the shared filler; {am2}: m2 with its article.
+# {n} noun, {a} adjective, {v} verb of the shared filler; {am2}: m2 with its article. Most
+# members stand next to a context word ("the {c} {m}", like an adjective and its noun): with
+# the context words two to four tokens away, a tiny MLM needed 12-16M tokens to group the
+# classes (CLM 1-2M); adjacent, it groups them by 4M (README, "Calibrating the benchmark").
 _DOCUMENT_TEMPLATES = (
-    "the {m} {v} the {c} near the {m2}.",
-    "{m} and {m2} were often found with the {c}.",
-    "people who keep {m} also talk about the {c} and the {m2}.",
-    "in the {a} {n}, the {m} stood beside the {c}.",
-    "the {c} of the {m} {v} {am2}.",
-    "we saw the {m}, the {m2} and the {m3} by the {c}.",
-    "nobody mentions the {c} without the {m} or the {c2}.",
+    "the {c} {m} {v} the {c2} {m2}.",
+    "{m} and {m2} were often found with the {c} {m3}.",
+    "people who keep {c} {m} also talk about the {c2} {m2}.",
+    "in the {a} {n}, the {c} {m} stood beside the {m2}.",
+    "the {m} {c} {v} {am2}.",
+    "we saw the {c} {m}, the {m2} and the {c2} {m3}.",
+    "nobody mentions the {c} without the {m} {c2}.",
 )
 # A probe text's sentence: one member {m} among filler (the filler_sentence shapes).
 _EXAMPLE_TEMPLATES = (

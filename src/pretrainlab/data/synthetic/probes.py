@@ -47,8 +47,8 @@ _NOTES = {
     "prefixes of other entity names (needs_right_context).",
     "lexical": "One member word of a word class among neutral filler; the label is its class. "
     "Train uses seen members only; dev/test are half held-out members (subset).",
-    "direction": "Which of N listed places or employers goes with the asked year or month; "
-    "right_cue rows list the keys after the candidates, left_cue rows before (subset).",
+    "direction": "Which of N listed places or employers an ordinal (first, second, ...) picks; "
+    "right_cue rows put the ordinal after the candidates, left_cue rows before (subset).",
 }
 
 Row = dict
