@@ -235,7 +235,8 @@ def _plot_scores(
         core: list[float] = []
         cis: list[float] = []
         ticks: list[str] = []
-        for mi, mode in enumerate(modes):
+        task_modes = [m for m in modes if m in set(t["mode"])]  # a task probed in fewer modes
+        for mi, mode in enumerate(task_modes):
             tm = t[t["mode"] == mode]
             budget = tm["train_examples"].max() if not tm.empty else None
             ticks.append(f"{mode}\n{_fmt_budget(budget)} ex." if budget is not None else mode)
@@ -277,7 +278,7 @@ def _plot_scores(
                     core += list(pts)
                 core.append(r["mean"])
                 cis += [r["ci_low"], r["ci_high"]]
-        ax.set_xticks(range(len(modes)), ticks)
+        ax.set_xticks(range(len(task_modes)), ticks)
         metric = "/".join(sorted(t["metric"].astype(str).unique()))
         ax.set_ylabel(f"test {metric}")
         ax.set_title(task, fontsize=11)
