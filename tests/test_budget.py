@@ -73,3 +73,18 @@ def test_study_budget_reaches_every_pretraining_job(tmp_path):
     assert pre
     for job in pre:
         assert compose_config("pretrain", job.overrides).budget.flops == 1e13
+
+
+def test_study_budget_and_explicit_max_steps_are_refused_together():
+    cfg = compose_config(
+        "study",
+        [
+            "study.name=b",
+            "study.budget.flops=1e13",
+            'study.pretrain_overrides=["trainer.max_steps=20"]',
+        ],
+    )
+    with pytest.raises(
+        PretrainlabError, match=r"trainer.max_steps=20 while study.budget.flops=1e\+13"
+    ):
+        expand(cfg)

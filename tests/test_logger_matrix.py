@@ -222,6 +222,7 @@ def test_study(cache_dir, tmp_path, monkeypatch, logger):
             f"study.baseline={wandb}",  # the scratch probe's W&B group comes from its source
             "study.wandb_project=pretrainlab-test",
             f"study.pretrain_overrides={quoted([*pre, *logged])}",
+            "study.budget.flops=null",  # not the flagship's budget: max_steps decides
             f"study.probe_overrides={quoted([*probe_job, *logged])}",
         ],
     )

@@ -230,6 +230,7 @@ def test_secrets_on_the_command_line_never_reach_run_files(cache_dir, tmp_path):
         "study.wandb=true",
         "study.wandb_project=pretrainlab-test",
         f"study.pretrain_overrides={quoted(pre_job)}",
+        "study.budget.flops=null",  # not the flagship's budget: max_steps decides
         f"study.probe_overrides={quoted(probe_job)}",
         f"+wandb_api_key={s['study +wandb_api_key']}",
         cwd=tmp_path,

@@ -40,6 +40,7 @@ def _study_cfg(tmp: Path, cache: Path, *extra: str):
             "study.objectives=[mlm,clm]",
             "study.wandb=false",
             f"study.pretrain_overrides={quoted(pre)}",
+            "study.budget.flops=null",  # not the flagship's budget: max_steps decides
             f"study.probe_overrides={quoted(probe)}",
             *extra,
         ],

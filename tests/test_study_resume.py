@@ -47,6 +47,7 @@ def _overrides(study_dir: Path, cache: Path) -> list[str]:
         "study.objectives=[mlm]",
         "study.wandb=false",
         f"study.pretrain_overrides={quoted(pre)}",
+        "study.budget.flops=null",  # not the flagship's budget: max_steps decides
         f"study.probe_overrides={quoted(probe)}",
     ]
 

@@ -74,6 +74,7 @@ def _study_cfg(tmp: Path, cache: Path, *pretrain: str):
             "study.budgets=[100]",
             "study.wandb=false",
             f"study.pretrain_overrides={quoted(pre)}",
+            "study.budget.flops=null",  # not the flagship's budget: max_steps decides
             f"study.probe_overrides={quoted(probe)}",
         ],
     )

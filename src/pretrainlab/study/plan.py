@@ -96,6 +96,14 @@ def expand(cfg: DictConfig) -> list[Job]:
     modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
     modes_of = task_modes(cfg, tasks, modes)
     budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
+    steps = [o for o in s.pretrain_overrides if o.startswith("trainer.max_steps=")]
+    if budget and steps:
+        kind, value = next(iter(budget.items()))
+        raise PretrainlabError(
+            f"study.pretrain_overrides sets {steps[0]} while study.budget.{kind}={value:g} "
+            f"decides every arm's steps: set study.budget.{kind}=null to train for max_steps, "
+            "or drop the override to keep the budget."
+        )
     common_pre = [
         *s.pretrain_overrides,
         *(f"budget.{k}={v}" for k, v in budget.items()),
