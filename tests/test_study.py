@@ -63,7 +63,14 @@ def test_every_experiment_expands(tmp_path):
 
 def test_a_zero_shot_task_is_probed_once_per_checkpoint():
     cfg = compose_config(
-        "study", ["study.name=z", "study.tasks=[facts,topic]", "study.objectives=[mlm]"]
+        "study",
+        [
+            "study.name=z",
+            "study.tasks=[facts,topic]",
+            "study.objectives=[mlm]",
+            "study.modes=[linear,finetune]",
+            "study.budgets=[200,1000]",
+        ],
     )
     probes = [j for j in expand(cfg) if j.kind == "probe"]
     facts = [j for j in probes if j.task == "facts"]
