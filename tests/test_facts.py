@@ -82,6 +82,27 @@ def test_rows_hold_the_true_value_once_and_the_split_matches_the_corpus(default_
     assert not corpus_templates & {t for ts in fr.HELDOUT_PROMPTS.values() for t in ts}
 
 
+def test_biography_people_states_each_of_their_facts_more_often():
+    """corpus.biography_people=N: biographies name only the world's first N people, so their
+    facts are stated more often; null (the default) keeps the corpus's cache key."""
+    world, few = build_world(0), 40
+    docs = generate_documents(60_000, 0, 0.3, None, few)
+    every = generate_documents(60_000, 0, 0.3)
+    found, found_every = fr.count_statements(world, docs), fr.count_statements(world, every)
+    first = {p.name for p in world.people[:few]}
+    assert {name for name, _ in found} <= first
+    per_fact = sum(map(len, found.values())) / len(found)
+    assert per_fact > 3 * sum(map(len, found_every.values())) / len(found_every)  # ~4x here
+    assert SyntheticCorpus().cache_key() == SyntheticCorpus(biography_people=None).cache_key()
+    assert SyntheticCorpus().cache_key() != SyntheticCorpus(biography_people=few).cache_key()
+
+
+@pytest.mark.parametrize("people", [0, 3001, 2.5, True, "all"])
+def test_bad_biography_people_is_one_paragraph(people):
+    with pytest.raises(PretrainlabError, match=re.escape(f"corpus.biography_people={people!r}")):
+        SyntheticCorpus(biography_people=people)
+
+
 @pytest.mark.parametrize(
     "override, fragment",
     [

@@ -58,7 +58,7 @@ def test_lexicon_words_are_fresh_and_split(lexicon):
     assert len(set(members + context)) == len(members) + len(context)  # all distinct
     assert all(re.fullmatch(r"[a-z]{4,}", w) for w in members + context)
     for c in lexicon.classes:
-        assert len(c.heldout) == spec.heldout_per_class == 20 and len(c.seen) == 20
+        assert len(c.heldout) == spec.heldout_per_class == 10 and len(c.seen) == 10
     others = generate_documents(100_000, 0)  # the corpus without the genre
     vocabulary = {w for d in others for s in d["sentences"] for w in _words(s)}
     assert not vocabulary & set(members + context)
@@ -202,8 +202,8 @@ BAD_KNOBS = [
     ("context_words_per_class", 0, "context_words_per_class=0"),
     ("heldout_share", 0, "heldout_share=0"),
     ("heldout_share", 1, "heldout_share=1"),
-    ("heldout_share", 0.01, "[0.0125, 0.9875)"),  # rounds to 0 of 40 held out
-    ("heldout_share", 0.99, "[0.0125, 0.9875)"),  # rounds to 40 of 40 held out
+    ("heldout_share", 0.01, "[0.025, 0.975)"),  # rounds to 0 of 20 held out
+    ("heldout_share", 0.99, "[0.025, 0.975)"),  # rounds to 20 of 20 held out
     ("heldout_share", "half", "heldout_share='half'"),
     ("members", 3, "unknown key(s) members"),
 ]

@@ -70,11 +70,14 @@ class SyntheticCorpus(Corpus):
         val_fraction: float = 0.05,
         lexical_share: float = 0.0,
         lexical: dict | None = None,
+        biography_people: int | None = None,
     ):
         """``lexical_share``: the share of words in ``lexical`` documents, with the word classes
         of ``lexical`` (``conf/lexical/default.yaml``). The default 0 is the corpus of configs
-        written before that genre existed, so their runs reproduce."""
-        from pretrainlab.data.synthetic.corpus import check_lexical_share
+        written before that genre existed, so their runs reproduce. ``biography_people``: only
+        the world's first N people get biographies (None: anyone), so their facts are stated
+        more often (the ``facts`` task's knob)."""
+        from pretrainlab.data.synthetic.corpus import check_biography_people, check_lexical_share
         from pretrainlab.data.synthetic.lexical import LexicalSpec
 
         if not isinstance(num_words, int) or num_words < 1000:
@@ -86,6 +89,7 @@ class SyntheticCorpus(Corpus):
         self.num_words, self.seed, self.val_fraction = num_words, seed, val_fraction
         self.lexical_share = check_lexical_share(lexical_share)
         self.lexical = LexicalSpec.from_config(lexical)
+        self.biography_people = check_biography_people(biography_people)
         self._docs: list[dict] | None = None
 
     def fingerprint(self) -> dict:
@@ -96,6 +100,7 @@ class SyntheticCorpus(Corpus):
             "seed": self.seed,
             "val_fraction": self.val_fraction,
             **(lexical if self.lexical_share else {}),  # share 0: the key of before the genre
+            **({"biography_people": self.biography_people} if self.biography_people else {}),
         }
 
     def documents(self, split: str) -> Iterator[dict]:
@@ -103,7 +108,7 @@ class SyntheticCorpus(Corpus):
 
         if self._docs is None:
             self._docs = generate_documents(
-                self.num_words, self.seed, self.lexical_share, self.lexical
+                self.num_words, self.seed, self.lexical_share, self.lexical, self.biography_people
             )
         for i, doc in enumerate(self._docs):
             if _in_validation(i, self.seed, self.val_fraction) == (split == "validation"):

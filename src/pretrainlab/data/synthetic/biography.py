@@ -7,7 +7,7 @@ import random
 from pretrainlab.data.synthetic.common import article, cap, filler_sentence
 from pretrainlab.data.synthetic.direction import with_history
 from pretrainlab.data.synthetic.facts import TEMPLATES, slots
-from pretrainlab.data.synthetic.world import World
+from pretrainlab.data.synthetic.world import Person, World
 
 _FRIEND_TEMPLATES = (
     "{n} is a close friend of {q}, who works for {q_employer}.",
@@ -16,10 +16,13 @@ _FRIEND_TEMPLATES = (
 )
 
 
-def biography_document(rng: random.Random, world: World) -> list[str]:
-    """One person's biography: every fact stated once, shuffled, name first then pronouns;
-    some add a list of places or employers with their years or months (:mod:`.direction`)."""
-    person = rng.choice(world.people)
+def biography_document(
+    rng: random.Random, world: World, people: tuple[Person, ...] | None = None
+) -> list[str]:
+    """One person's biography (of ``people``; default: anyone in the world): every fact stated
+    once, shuffled, name first then pronouns; some add a list of places or employers with
+    their years or months (:mod:`.direction`)."""
+    person = rng.choice(people or world.people)
     groups = ["birth"] if rng.random() < 0.5 else ["birth_city", "birth_year"]
     groups += ["education"] if rng.random() < 0.6 else ["university", "field"]
     groups += ["home_city", "employer"]

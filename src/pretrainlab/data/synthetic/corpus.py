@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import accumulate
 
 from pretrainlab.data.synthetic.biography import biography_document
@@ -26,7 +26,7 @@ from pretrainlab.data.synthetic.lexicon import reserved_words
 from pretrainlab.data.synthetic.narrative import narrative_document
 from pretrainlab.data.synthetic.news import news_document
 from pretrainlab.data.synthetic.reviews import review_document
-from pretrainlab.data.synthetic.world import World, build_world
+from pretrainlab.data.synthetic.world import NUM_PEOPLE, World, build_world
 from pretrainlab.errors import PretrainlabError
 
 _GENRES: dict[str, tuple[float, Callable[[random.Random, World], list[str]]]] = {
@@ -38,6 +38,17 @@ _GENRES: dict[str, tuple[float, Callable[[random.Random, World], list[str]]]] = 
 GENRES: tuple[str, ...] = (*_GENRES, "lexical")
 _CUM_WEIGHTS = list(accumulate(weight for weight, _ in _GENRES.values()))
 _VOCABULARY_SAMPLE = 500  # documents per genre whose words a lexicon must avoid
+
+
+def check_biography_people(people: object) -> int | None:
+    ok = people is None or (isinstance(people, int) and not isinstance(people, bool))
+    if not ok or (people is not None and not 1 <= people <= NUM_PEOPLE):
+        raise PretrainlabError(
+            f"corpus.biography_people={people!r} is not valid: expected null (biographies of "
+            f"any of the world's {NUM_PEOPLE} people) or an integer in [1, {NUM_PEOPLE}] (only "
+            "the first N people get biographies, so each of their facts is stated more often)."
+        )
+    return people
 
 
 def check_lexical_share(share: object) -> float:
@@ -65,7 +76,11 @@ def build_lexicon(seed: int, spec: LexicalSpec) -> Lexicon:
 
 
 def generate_documents(
-    num_words: int, seed: int, lexical_share: float = 0.0, lexical: LexicalSpec | None = None
+    num_words: int,
+    seed: int,
+    lexical_share: float = 0.0,
+    lexical: LexicalSpec | None = None,
+    biography_people: int | None = None,
 ) -> list[dict]:
     """Documents ``{"doc_id", "genre", "sentences"}`` totalling about ``num_words`` words.
 
@@ -73,7 +88,9 @@ def generate_documents(
     arguments; a larger ``num_words`` yields the same leading documents, and the world
     (entities and facts) depends on ``seed`` only. A lexical document comes next whenever the
     lexical documents hold at most ``lexical_share`` of the words so far (``lexical``: the
-    word classes, default :class:`LexicalSpec`). The last document is cut short at a sentence
+    word classes, default :class:`LexicalSpec`). ``biography_people``: biographies are about
+    the world's first N people only (None: anyone), so each of their facts is stated more
+    often; the other genres still name anyone. The last document is cut short at a sentence
     boundary so the total lands as close to ``num_words`` as sentences allow.
     """
     if num_words < 1:
@@ -82,6 +99,9 @@ def generate_documents(
         )
     share = check_lexical_share(lexical_share)
     world = build_world(seed)
+    makers = {genre: make for genre, (_, make) in _GENRES.items()}
+    if check_biography_people(biography_people) is not None:
+        makers["biography"] = partial(biography_document, people=world.people[:biography_people])
     lexicon = build_lexicon(seed, lexical or LexicalSpec()) if share > 0 else None
     rng = random.Random(f"pretrainlab-corpus-{seed}")
     lexical_rng = random.Random(f"pretrainlab-corpus-lexical-{seed}")
@@ -92,7 +112,7 @@ def generate_documents(
             genre, sentences = "lexical", lexical_document(lexical_rng, world, lexicon)
         else:
             genre = rng.choices(tuple(_GENRES), cum_weights=_CUM_WEIGHTS)[0]
-            sentences = _GENRES[genre][1](rng, world)
+            sentences = makers[genre](rng, world)
         lengths = [len(s.split()) for s in sentences]
         last = total + sum(lengths) >= num_words
         if last:

@@ -27,7 +27,9 @@ MAX_WORDS = 100_000  # generated words of one lexicon (members and context words
 # {n} noun, {a} adjective, {v} verb of the shared filler; {am2}: m2 with its article. Most
 # members stand next to a context word ("the {c} {m}", like an adjective and its noun): with
 # the context words two to four tokens away, a tiny MLM needed 12-16M tokens to group the
-# classes (CLM 1-2M); adjacent, it groups them by 4M (README, "Calibrating the benchmark").
+# classes (CLM 1-2M); adjacent, with 40 members a class, one seed grouped them by 4M tokens
+# and two not by 8M; with 20 (each twice as frequent) all three by 4M (README, "Calibrating
+# the benchmark").
 _DOCUMENT_TEMPLATES = (
     "the {c} {m} {v} the {c2} {m2}.",
     "{m} and {m2} were often found with the {c} {m3}.",
@@ -60,7 +62,7 @@ class LexicalSpec:
     ``corpus.lexical`` and by the probe task as ``probe.task.lexical``)."""
 
     num_classes: int = 10
-    members_per_class: int = 40
+    members_per_class: int = 20
     context_words_per_class: int = 30
     heldout_share: float = 0.5
 

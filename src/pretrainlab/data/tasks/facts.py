@@ -122,7 +122,8 @@ def _assign(
         raise PretrainlabError(
             f"the corpus does not state enough facts for the facts task ({listed}). Ask for "
             "fewer rows (probe.task.dev_size / test_size), other probe.task.subsets or "
-            "relations, or a larger probe.task.corpus.num_words (it must be the checkpoint's)."
+            "relations, or a corpus that states more facts: a larger probe.task.corpus.num_words "
+            "or a smaller probe.task.corpus.biography_people (it must be the checkpoint's)."
         )
     pools = {c: rng.sample(cells[c][: need[c]], need[c]) for c in order}
     return {s: [pools[c].pop() for c in w] for s, w in wanted.items()}
