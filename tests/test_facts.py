@@ -82,6 +82,21 @@ def test_rows_hold_the_true_value_once_and_the_split_matches_the_corpus(default_
     assert not corpus_templates & {t for ts in fr.HELDOUT_PROMPTS.values() for t in ts}
 
 
+def test_distractors_are_values_of_people_stated_alike(default_task):
+    """A row's distractors are values held by people of its own subset: the values of facts a
+    corpus states often are kept whole by its tokenizer more often than others (a scorer that
+    sums log-probabilities over pieces would pick them without knowing any fact)."""
+    world = build_world(0)
+    statements = fr.count_statements(world, SyntheticCorpus(lexical_share=0.3).documents("train"))
+    held: dict[tuple[str, str], set[str]] = {}
+    for person in world.people:
+        for relation in fr.PROBED:
+            subset = fr.subset_of(statements.get((person.name, relation), []))
+            held.setdefault((subset, relation), set()).add(person.value(relation))
+    for row in default_task.splits["test"]:
+        assert set(row["candidates"]) <= held[(row["subset"], row["relation"])]
+
+
 def test_biography_people_states_each_of_their_facts_more_often():
     """corpus.biography_people=N: biographies name only the world's first N people, so their
     facts are stated more often; null (the default) keeps the corpus's cache key."""
@@ -118,6 +133,16 @@ def test_bad_biography_people_is_one_paragraph(people):
 def test_bad_knobs_are_one_paragraph(override, fragment):
     cfg = compose_config("probe", ["checkpoint=x", "probe=facts", TINY_CORPUS, override])
     with pytest.raises(PretrainlabError, match=re.escape(fragment)) as err:
+        build(cfg.probe.task)
+    assert "\n" not in str(err.value)
+
+
+def test_a_subset_with_too_few_values_for_its_distractors_is_one_paragraph():
+    few = [TINY_CORPUS, "probe.task.corpus.biography_people=4", "probe.task.dev_size=2"]
+    few += ["probe.task.test_size=4", "probe.task.subsets=[paraphrased,unseen]"]
+    few += ["probe.task.relations=[birth_year]"]
+    cfg = compose_config("probe", ["checkpoint=x", "probe=facts", *few])
+    with pytest.raises(PretrainlabError, match="too many for the paraphrased facts") as err:
         build(cfg.probe.task)
     assert "\n" not in str(err.value)
 

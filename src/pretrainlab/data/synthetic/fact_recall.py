@@ -13,8 +13,9 @@ and ``university`` has no one-word values. Values and candidates are one word ea
 one WordPiece token); distractors are other one-word values of the relation, never a value the
 person holds for any relation, and a pair whose value is also the person's value for another
 relation (a birth city that is the home city) is not probed, so knowing the other fact (home
-cities recur in narratives) neither helps nor hurts. True value and distractors are drawn
-from the same pool, so a scorer that ignores the facts is at chance (1 / candidates).
+cities recur in narratives) neither helps nor hurts. The facts task draws a row's true value
+and its distractors from the same pool, the values of the people of its subset (stated as
+often, so tokenised alike), so a scorer that ignores the facts is at chance (1 / candidates).
 """
 
 from __future__ import annotations
@@ -147,11 +148,15 @@ def cloze_row(
     statements: dict[Pair, list[str]],
 ) -> dict:
     """One row: a prompt with the blank for the value, ``candidates`` values of ``pool`` (the
-    true one once), the true index, the subset and how often the corpus states the fact."""
+    true one once; ``pool`` may repeat a value, which makes it a likelier distractor), the true
+    index, the subset and how often the corpus states the fact."""
     person, relation = world.person_by_name[pair[0]], pair[1]
     value = person.value(relation)
     held = {person.value(r) for r in RELATIONS}
-    distractors = rng.sample([v for v in pool if v not in held], candidates - 1)
+    # A value comes up as often as ``pool`` repeats it: a value many people hold is as likely
+    # to be a distractor as to be the answer.
+    order = (v for v in rng.sample(list(pool), len(pool)) if v not in held)
+    distractors = list(dict.fromkeys(order))[: candidates - 1]
     options = [value, *distractors]
     rng.shuffle(options)
     fill = {"n": person.name, "name": person.name, "subj": person.subj, relation: CLOZE_BLANK}
