@@ -119,12 +119,13 @@ def _distractor_pools(
     out: dict[fr.Pair, list[str]] = {}
     for (subset, relation), pairs in cells.items():
         pool = sorted(world.person_by_name[name].value(relation) for name, _ in pairs)
-        if pairs and len(set(pool)) - len(RELATIONS) < candidates - 1:
+        room = len(set(pool)) - len(RELATIONS)  # distinct values left after a person's own
+        if pairs and room < candidates - 1:
             raise PretrainlabError(
                 f"probe.task.candidates={candidates} is too many for the {subset} facts of "
                 f"{relation!r}: their people hold {len(set(pool))} one-word values, and "
                 "distractors are drawn among them (never a value of the row's person); use at "
-                f"most {len(set(pool)) - len(RELATIONS) + 1} candidates or other probe.task.subsets."
+                f"most {room + 1} candidates or other probe.task.subsets."
             )
         out.update({pair: pool for pair in pairs})
     return out
