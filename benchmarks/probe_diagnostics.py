@@ -81,7 +81,7 @@ def probe_table(
                 labels["dev"],
                 task.num_labels,
                 args.seed,
-            )
+            ).predict
             ours = (predict(feats["test"]) == labels["test"]).float().mean().item()
             theirs, c = sklearn_probe(
                 {s: f.numpy() for s, f in feats.items()}, {s: y.numpy() for s, y in labels.items()}

@@ -213,7 +213,7 @@ def test_study(cache_dir, tmp_path, monkeypatch, logger):
         [
             "study.name=tiny",
             f"study.dir={tmp_path}",
-            "study.seeds=[0]",
+            "study.pretrain_seeds=[0]",
             "study.objectives=[mlm]",
             f"study.tasks=[{TASK}]",
             "study.modes=[linear]",

@@ -221,7 +221,7 @@ def test_secrets_on_the_command_line_never_reach_run_files(cache_dir, tmp_path):
         "study",
         "study.name=secrets",
         f"study.dir={study_dir}",
-        "study.seeds=[0]",
+        "study.pretrain_seeds=[0]",
         "study.objectives=[clm]",
         "study.baseline=false",
         "study.tasks=[topic]",

@@ -33,7 +33,7 @@ def _study_cfg(tmp: Path, cache: Path, *extra: str):
         [
             "study.name=tiny",
             f"study.dir={tmp}",
-            "study.seeds=[0,1]",
+            "study.pretrain_seeds=[0,1]",
             "study.tasks=[topic]",
             "study.modes=[linear]",
             "study.budgets=[100]",
@@ -86,7 +86,7 @@ def test_task_modes_override_the_study_modes_per_task():
             "study.name=m",
             "study.tasks=[lexical,direction]",
             "study.objectives=[mlm]",
-            "study.seeds=[0]",
+            "study.pretrain_seeds=[0]",
             "study.budgets=[500]",
             "+study.task_modes.direction=[finetune]",
         ],
@@ -167,3 +167,74 @@ def test_tiny_study_joblib_launcher(tmp_path, cache_dir):
 def test_reproduce_matches_within_tolerance(pretrained):
     rows = reproduce(pretrained["mlm"], rtol=0.01, atol=1e-4)
     assert rows and all(r["ok"] for r in rows)
+
+
+def _axes_cfg(*extra: str):
+    return compose_config(
+        "study",
+        ["study.name=axes", "study.tasks=[topic]", "study.modes=[linear]", "study.budgets=[100]",
+         "study.objectives=[mlm,clm]", "study.pretrain_seeds=[0,1]", *extra],
+    )  # fmt: skip
+
+
+def test_probe_seeds_and_a_twin_expand_as_two_axes():
+    jobs = expand(_axes_cfg("study.probe_seeds=[5,6]", "study.control_twin=true"))
+    pre = [j for j in jobs if j.kind == "pretrain"]
+    assert [(j.arm, j.seed) for j in pre] == [
+        ("mlm", 0), ("mlm", 1), ("clm", 0), ("clm", 1), ("mlm_twin", 2), ("mlm_twin", 3)
+    ]  # fmt: skip
+    twin = [j for j in pre if j.arm == "mlm_twin"]
+    assert [j.meta["pairs_with_seed"] for j in twin] == [0, 1]
+    assert twin[0].overrides[:-1] == pre[0].overrides[:-1] and "seed=2" in twin[0].overrides
+    probes = [j for j in jobs if j.kind == "probe"]
+    assert len(probes) == 4 * 2 * 2  # (mlm, clm, twin, scratch) x pretraining x probe seeds
+    assert {(j.seed, j.probe_seed) for j in probes if j.arm == "scratch"} == {
+        (0, 5), (0, 6), (1, 5), (1, 6)
+    }  # fmt: skip
+    assert all(f"seed={j.probe_seed}" in j.overrides for j in probes)
+    # without probe seeds a twin probes with the seed of the run it pairs with
+    plain = [j for j in expand(_axes_cfg("study.control_twin=clm")) if j.kind == "probe"]
+    assert {(j.seed, j.probe_seed) for j in plain if j.arm == "clm_twin"} == {(2, 0), (3, 1)}
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("+study.seeds=[0,1]", "study.seeds was split in two"),
+        ("study.probe_seeds=[]", "study.probe_seeds is empty"),
+        ("study.probe_seeds=[1,1]", "study.probe_seeds=[1, 1] repeats a seed"),
+        ("study.control_twin=nsp", "study.control_twin='nsp' names no arm of the study"),
+    ],
+)
+def test_bad_seed_axes_name_the_value(override, fragment):
+    with pytest.raises(PretrainlabError, match=re.escape(fragment)):
+        expand(_axes_cfg(override))
+
+
+def test_tiny_study_with_probe_seeds_and_a_twin_then_power(tmp_path, cache_dir, capsys):
+    cfg = _study_cfg(
+        tmp_path, cache_dir, "study.objectives=[mlm]", "study.probe_seeds=[0,1]",
+        "study.control_twin=true",
+    )  # fmt: skip
+    study(cfg, tmp_path, [], {})
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert len(results) == 3 * 2 * 2 and (results.status == "ok").all()
+    assert sorted(results.seed.unique()) == [0, 1]  # probe seeds, beside the pretraining seeds
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["var_probe"].notna().all() and (summary["n_probe"] == 2).all()
+    family = pd.read_csv(tmp_path / "comparisons.csv")
+    assert set(family.objective_a) | set(family.objective_b) == {"mlm", "scratch"}
+    twins = pd.read_csv(tmp_path / "twin_comparisons.csv")
+    assert len(twins) == 1 and twins.n_pairs.item() == 2
+    assert not twins.significant.any()  # the negative control: no difference after correction
+    md = (tmp_path / "report.md").read_text()
+    assert md.index("## Answer") < md.index("## Summary") and "## Negative control" in md
+    assert "before correction" in md and "sd probe" in md
+    from pretrainlab.study.power import run
+
+    table = run([str(tmp_path), "--effect", "0.05"])
+    assert "seeds needed" in capsys.readouterr().out.replace("_", " ")
+    assert len(table) == len(family) and not table["seeds_needed"].isin([0, 1]).any()
+    with pytest.raises(SystemExit):
+        run([str(tmp_path), "--effect", "-1"])
+    assert "--effect -1.0 is not valid" in capsys.readouterr().err

@@ -96,7 +96,7 @@ def test_csv_contents(full_report):
     s = pd.read_csv(study / "summary.csv")
     assert list(s.columns) == [
         "task", "mode", "train_examples", "objective", "metric", "n", "n_runs", "mean", "std",
-        "ci_low", "ci_high",
+        "ci_low", "ci_high", "n_probe", "var_pretrain", "var_probe",
     ]  # fmt: skip
     assert len(s) == 3 * 2 * 2 * 2
     # the failed (row 0) and missing (row 5) runs are excluded: their cells have n == 2
@@ -116,14 +116,22 @@ def test_csv_contents(full_report):
         "ci_high",
         "p_value",
         "d_z",
+        "p_holm",
+        "significant",
+        "mde",
+        "ci_bootstrap_lo",
+        "ci_bootstrap_hi",
     } <= set(c.columns)
     assert len(c) == 2 * 2 * 2 * 3  # 3 pairs of 3 objectives per cell
+    tested = c[c["p_value"].notna()]
+    assert tested["p_holm"].notna().all() and tested["mde"].notna().all()
+    assert (tested["p_holm"] >= tested["p_value"]).all()
 
 
 def test_markdown_sections_failures_and_plot_links(full_report):
     study, _, _ = full_report
     md = (study / "report.md").read_text()
-    for heading in ("# Study report: unit-study", "## Summary", "## Winners", "## Paired comparisons vs scratch",
+    for heading in ("# Study report: unit-study", "## Answer", "## Variance by source", "## Summary", "## Winners", "## Paired comparisons vs scratch",
                     "## MLM vs CLM", "## Missing or failed runs", "## Plots"):  # fmt: skip
         assert heading in md, heading
     assert "abc1234" in md and "1h 02m 05s" in md

@@ -40,7 +40,7 @@ def _overrides(study_dir: Path, cache: Path) -> list[str]:
     return [
         "study.name=resume",
         f"study.dir={study_dir}",
-        "study.seeds=[0,1]",
+        "study.pretrain_seeds=[0,1]",
         "study.tasks=[topic]",
         "study.modes=[linear,finetune]",
         "study.budgets=[100]",

@@ -66,7 +66,7 @@ def _study_cfg(tmp: Path, cache: Path, *pretrain: str):
         [
             "study.name=tiny",
             f"study.dir={tmp}",
-            "study.seeds=[0]",
+            "study.pretrain_seeds=[0]",
             "study.objectives=[mlm]",
             "study.baseline=false",
             "study.tasks=[topic]",

@@ -23,6 +23,7 @@ COMMANDS = {
     "probe": ("pretrainlab.probes.run", "probe a pretrained run (or scratch) on a task"),
     "study": ("pretrainlab.study.run", "pretrain, probe, aggregate and report an experiment"),
     "reproduce": ("pretrainlab.study.reproduce", "re-run a run directory and compare metrics"),
+    "power": ("pretrainlab.study.power", "seeds a study needs to detect a named effect"),
 }
 
 

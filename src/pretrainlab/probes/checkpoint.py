@@ -178,9 +178,11 @@ def _auto_pooling(info: dict[str, Any], causal: bool, scratch: bool) -> tuple[st
     return declared, "objective"
 
 
-def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int = 0) -> Checkpoint:
+def load_checkpoint(checkpoint: str, scratch_from: str | None = None) -> Checkpoint:
     """The pretrained encoder of ``checkpoint``, or for ``scratch`` a randomly initialised
-    encoder of the same shape as ``scratch_from`` (with its tokenizer)."""
+    encoder of the same shape as ``scratch_from`` (with its tokenizer), seeded by that run's
+    pretraining seed: scratch is the untrained twin of one pretraining run, so its seed axis
+    is the pretraining one and the probe seed (label sample, head) varies on its own."""
     if checkpoint == SCRATCH:
         if not scratch_from:
             raise PretrainlabError(
@@ -200,6 +202,7 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         )
     _check_weight_shapes(hf, config)
     body = {"add_pooling_layer": False} if config.model_type == "bert" else {}
+    seed = int(info["seed"])
     if checkpoint == SCRATCH:
         torch.manual_seed(seed)
         encoder = AutoModel.from_config(config, **body)
@@ -212,7 +215,7 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
         encoder=encoder.eval(),
         tokenizer=tokenizer,
         objective=objective,
-        pretrain_seed=seed if checkpoint == SCRATCH else int(info["seed"]),
+        pretrain_seed=seed,
         causal=bool(config.is_decoder),
         uses_segments=bool(info.get("uses_segments")),
         auto_pooling=pooling,
@@ -222,13 +225,13 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None, seed: int 
     )
 
 
-def load_with_head(ckpt: Checkpoint, head_class: Any, seed: int = 0) -> Any:
+def load_with_head(ckpt: Checkpoint, head_class: Any) -> Any:
     """The checkpoint's model with its pretraining head as ``head_class`` (the objective's
     transformers class for this family), in eval mode; for scratch, that class randomly
-    initialised from ``seed`` in the shape of ``scratch_from``, head included."""
+    initialised (seeded like :func:`load_checkpoint`) in the shape of ``scratch_from``."""
     hf = ckpt.run_dir / "hf"
     config = _load_config(hf)
     if ckpt.objective == SCRATCH:
-        torch.manual_seed(seed)
+        torch.manual_seed(ckpt.pretrain_seed)
         return head_class(config).eval()
     return _load_encoder(hf, config, {}, head_class).eval()

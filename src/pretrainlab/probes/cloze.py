@@ -116,7 +116,7 @@ def zero_shot(cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask) -> ZeroShot | 
         _check_corpus(cfg, ckpt)
     head = cls.hf_classes[ckpt.encoder.config.model_type]
     device = "cuda" if cfg.accelerator != "cpu" and torch.cuda.is_available() else "cpu"
-    model = load_with_head(ckpt, head, cfg.seed).to(device)
+    model = load_with_head(ckpt, head).to(device)
     return ZeroShot(model, ckpt.tokenizer, scorer, _notes(cfg, ckpt, task, cls, head))
 
 

@@ -13,6 +13,7 @@ from pretrainlab.data.tasks.base import SPLITS, ProbeTask
 from pretrainlab.probes.checkpoint import Checkpoint
 from pretrainlab.probes.features import cached_features, encode_split
 from pretrainlab.probes.linear import tune_classifier, tune_span_head
+from pretrainlab.probes.mdl import online_code_length
 from pretrainlab.probes.metrics import classification_metrics, subset_column
 from pretrainlab.probes.tasks import QAInputs
 from pretrainlab.probes.tuning import probe_grid
@@ -22,25 +23,13 @@ def linear_probe(
     cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, rows: list[int], pooling: str, task_key: str
 ) -> tuple[dict, dict, dict, dict]:
     """Dev and test metrics of the head with the dev-chosen weight decay, no forgetting monitor
-    (the encoder is frozen) and the tuning record."""
-    p, enc, tok, seg = cfg.probe, ckpt.encoder, ckpt.tokenizer, ckpt.uses_segments
-    key = {
-        "v": 2,
-        "ckpt": ckpt.key,
-        "task": task_key,
-        "pooling": pooling,
-        "max_length": p.max_length,
-        "segments": seg,
-    }
+    (the encoder is frozen) and the tuning record. The MDL probe of the same head:
+    :func:`linear_mdl`."""
+    p = cfg.probe
+    key = _feature_key(cfg, ckpt, pooling, task_key)
     if task.kind == "qa":
         return _span_probe(cfg, ckpt, task, rows, key)
-    feats = cached_features(
-        cfg.paths.cache_dir,
-        key,
-        lambda: {
-            s: encode_split(enc, tok, task.splits[s], pooling, p.max_length, seg) for s in SPLITS
-        },
-    )
+    feats = _pooled_features(cfg, ckpt, task, key, pooling)
     labels = {s: torch.tensor(task.splits[s]["label"]) for s in SPLITS}
     predict_fn, tuning = tune_classifier(
         feats["train"][rows],
@@ -60,6 +49,60 @@ def linear_probe(
         for s in ("dev", "test")
     )
     return dev, test, {}, tuning
+
+
+def linear_mdl(
+    cfg: DictConfig,
+    ckpt: Checkpoint,
+    task: ProbeTask,
+    rows: list[int],
+    pooling: str,
+    task_key: str,
+    weight_decay: float,
+) -> dict[str, Any]:
+    """The MDL probe of a classification / pair task (:func:`online_code_length`): the rows in
+    a seeded random order (``rows`` is sorted), the head as :func:`linear_probe` fits it with
+    the weight decay dev chose there. The features come from the cache that probe filled."""
+    p = cfg.probe
+    feats = _pooled_features(cfg, ckpt, task, _feature_key(cfg, ckpt, pooling, task_key), pooling)
+    shuffle = torch.randperm(len(rows), generator=torch.Generator().manual_seed(cfg.seed))
+    order = torch.tensor(rows, dtype=torch.long)[shuffle]
+    labels = {s: torch.tensor(task.splits[s]["label"]) for s in ("train", "dev")}
+    return online_code_length(
+        feats["train"][order],
+        labels["train"][order],
+        feats["dev"],
+        labels["dev"],
+        task.num_labels,
+        cfg.seed,
+        weight_decay,
+        p.linear.epochs,
+        p.linear.lr,
+    )
+
+
+def _feature_key(cfg: DictConfig, ckpt: Checkpoint, pooling: str, task_key: str) -> dict:
+    """What the cached features depend on (checkpoint x task x pooling x tokenisation)."""
+    return {
+        "v": 2,
+        "ckpt": ckpt.key,
+        "task": task_key,
+        "pooling": pooling,
+        "max_length": cfg.probe.max_length,
+        "segments": ckpt.uses_segments,
+    }
+
+
+def _pooled_features(
+    cfg: DictConfig, ckpt: Checkpoint, task: ProbeTask, key: dict[str, Any], pooling: str
+) -> dict[str, torch.Tensor]:
+    """Pooled (N, H) features of every split, encoded once per key."""
+    enc, tok, seg, length = ckpt.encoder, ckpt.tokenizer, ckpt.uses_segments, cfg.probe.max_length
+    return cached_features(
+        cfg.paths.cache_dir,
+        key,
+        lambda: {s: encode_split(enc, tok, task.splits[s], pooling, length, seg) for s in SPLITS},
+    )
 
 
 def _span_probe(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,8 +22,28 @@ from pretrainlab.probes.tuning import tune
 
 def _standardiser(x: Tensor) -> Callable[[Tensor], Tensor]:
     flat = x.reshape(-1, x.size(-1)).float()
-    mean, std = flat.mean(0), flat.std(0).clamp(min=1e-6)
+    # one row has no spread (std would be NaN): centre it only (the MDL probe's first blocks)
+    std = flat.std(0) if len(flat) > 1 else torch.ones_like(flat[0])
+    mean, std = flat.mean(0), std.clamp(min=1e-6)
     return lambda z: (z.float() - mean) / std
+
+
+@dataclass(frozen=True)
+class LinearClassifier:
+    """A fitted softmax head with its training features' standardiser: labels for accuracy,
+    log-probabilities for the MDL probe's code length (:mod:`pretrainlab.probes.mdl`)."""
+
+    head: torch.nn.Linear
+    scale: Callable[[Tensor], Tensor]
+
+    def predict(self, x: Tensor) -> Tensor:
+        """The most probable label of each row of ``x`` (N, H) -> (N,)."""
+        return self.head(self.scale(x)).argmax(-1).detach()
+
+    def log_probs(self, x: Tensor) -> Tensor:
+        """Natural-log label probabilities (N, H) -> (N, num_labels)."""
+        with torch.no_grad():
+            return F.log_softmax(self.head(self.scale(x)).double(), -1)
 
 
 def fit_classifier(
@@ -35,27 +56,39 @@ def fit_classifier(
     epochs: int = 300,
     lr: float = 0.01,
     weight_decay: float = 0.01,
-) -> Callable[[Tensor], Tensor]:
-    """Full-batch AdamW on standardised features; returns ``predict(x) -> labels`` of the
-    epoch with the best dev accuracy."""
+    select: str = "accuracy",
+) -> LinearClassifier:
+    """Full-batch AdamW on standardised features; returns the head of the epoch with the best
+    dev accuracy (``.predict(x) -> labels``, ``.log_probs(x)``), or with ``select="loss"`` the
+    lowest dev cross-entropy, the untrained head included: what a code length is measured in
+    (a head chosen by accuracy can be confidently wrong, and code worse than uniform)."""
     scale = _standardiser(train_x)
     xs, dev = scale(train_x), scale(dev_x)
     torch.manual_seed(seed)
     head = torch.nn.Linear(xs.size(1), num_labels)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    best, best_state = -1.0, None
+
+    def dev_score() -> float:
+        with torch.no_grad():
+            logits = head(dev)
+            if select == "loss":
+                return -F.cross_entropy(logits, dev_y).item()
+            return (logits.argmax(-1) == dev_y).float().mean().item()
+
+    best, best_state = (
+        (dev_score(), copy.deepcopy(head.state_dict())) if select == "loss" else (-1.0, None)
+    )
     for epoch in range(epochs):
         loss = F.cross_entropy(head(xs), train_y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if epoch % 5 == 4 or epoch == epochs - 1:
-            with torch.no_grad():
-                acc = (head(dev).argmax(-1) == dev_y).float().mean().item()
-            if acc > best:
-                best, best_state = acc, copy.deepcopy(head.state_dict())
+            score = dev_score()
+            if score > best:
+                best, best_state = score, copy.deepcopy(head.state_dict())
     head.load_state_dict(best_state)
-    return lambda x: head(scale(x)).argmax(-1).detach()
+    return LinearClassifier(head, scale)
 
 
 def fit_span_head(
@@ -117,7 +150,7 @@ def tune_classifier(
     def fit(weight_decay: float) -> tuple[float, Callable[[Tensor], Tensor]]:
         predict = fit_classifier(
             train_x, train_y, dev_x, dev_y, num_labels, seed, epochs, lr, weight_decay
-        )
+        ).predict
         return (predict(dev_x) == dev_y).float().mean().item(), predict
 
     predict, record = tune("weight_decay", weight_decays, fit)

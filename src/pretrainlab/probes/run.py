@@ -30,7 +30,8 @@ from pretrainlab.probes.cloze import ZEROSHOT, zero_shot
 from pretrainlab.probes.features import POOLINGS
 from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, update_budget
 from pretrainlab.probes.forgetting import PretrainingLoss
-from pretrainlab.probes.frozen import linear_probe
+from pretrainlab.probes.frozen import linear_mdl, linear_probe
+from pretrainlab.probes.mdl import check_mdl_config, check_mdl_task, mdl_wanted
 from pretrainlab.probes.tasks import make_inputs
 from pretrainlab.probes.tuning import probe_grid, tune
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
@@ -85,6 +86,7 @@ def _check(cfg: DictConfig) -> None:
             )
     for section in ("finetune", "linear", "linear_qa"):
         probe_grid(p, section)
+    check_mdl_config(p)
 
 
 def _finetune(
@@ -143,13 +145,14 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     t0 = time.time()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    ckpt = load_checkpoint(str(cfg.checkpoint), cfg.get("scratch_from"), cfg.seed)
+    ckpt = load_checkpoint(str(cfg.checkpoint), cfg.get("scratch_from"))
     if cfg.probe.max_length > ckpt.encoder.config.max_position_embeddings:
         raise PretrainlabError(
             f"probe.max_length={cfg.probe.max_length} exceeds the encoder's max positions "
             f"({ckpt.encoder.config.max_position_embeddings})."
         )
     task: ProbeTask = build(cfg.probe.task)
+    check_mdl_task(cfg.probe, task)
     zeroshot = zero_shot(cfg, ckpt, task)  # a cloze task: the objective's own scorer, else None
     mode = ZEROSHOT if zeroshot else cfg.probe.mode
     n_train = len(task.splits["train"])
@@ -159,11 +162,15 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     atomic_write_text(run_dir / "config.yaml", redacted_yaml(cfg))  # secrets redacted
     task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
     logger = _logger(cfg, run_dir, ckpt, task)
+    mdl: dict[str, Any] | None = None  # probe.mdl: only a linear probe of a classification task
     try:
         if zeroshot:
             dev, test, monitor, tuning = zeroshot.evaluate(task)
         elif cfg.probe.mode == "linear":
             dev, test, monitor, tuning = linear_probe(cfg, ckpt, task, rows, pooling, task_key)
+            if mdl_wanted(cfg.probe, mode, task):  # the online code length of the same head
+                wd = tuning["chosen"]["weight_decay"]
+                mdl = linear_mdl(cfg, ckpt, task, rows, pooling, task_key, wd)
         else:
             dev, test, monitor, tuning = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
     except BaseException:
@@ -186,6 +193,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         # fine-tuning optimizer steps (null for a linear probe)
         "train_steps": tuning["train_steps"] if mode == "finetune" else None,
         "tuning": tuning,  # what dev chose, from which grid (probes/tuning.py)
+        **({"mdl": mdl} if mdl else {}),  # online code length (probes/mdl.py)
         "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)]
         + (zeroshot.notes if zeroshot else []),
         "wall_s": round(time.time() - t0, 2),
@@ -196,13 +204,14 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def _log_result(logger: Any, result: dict[str, Any]) -> None:
-    """Every logger gets the flat dev/test/forgetting metrics (CSV: a last row of
+    """Every logger gets the flat dev/test/forgetting/mdl metrics (CSV: a last row of
     ``csv/metrics.csv``, at the fine-tuning step count); a W&B run also gets them, with the
     label budget, as its run summary."""
     if not logger:
         return
     flat = {f"{s}/{k}": v for s in ("dev", "test") for k, v in result[s].items()}
     flat.update({f"forgetting/{k}": v for k, v in result["forgetting"].items()})
+    flat.update({f"mdl/{k}": v for k, v in result.get("mdl", {}).items() if k != "timesteps"})
     logger.log_metrics(flat, step=result["train_steps"])
     if isinstance(logger, WandbLogger):
         logger.experiment.summary.update({**flat, "train_examples": result["train_examples"]})

@@ -49,7 +49,8 @@ def result_row(job: Job, study_dir: Path) -> dict:
     row = {
         "objective": job.arm,
         "pretrain_seed": job.seed,
-        "seed": job.seed,
+        "seed": job.seed if job.probe_seed is None else job.probe_seed,  # the probe's seed
+        "pairs_with": job.meta.get("pairs_with_seed", job.seed),  # a twin: the original's seed
         "task": job.task,
         "mode": job.mode,
         "train_examples": job.budget,
@@ -69,6 +70,8 @@ def result_row(job: Job, study_dir: Path) -> dict:
             wall_s=r["wall_s"],
             **{f"test_{k}": v for k, v in r["test"].items()},
         )
+        if "mdl" in r:  # a linear classification probe's online code length (probes/mdl.py)
+            row["mdl_bits"] = r["mdl"]["bits"]
         for k, v in r.get("forgetting", {}).items():
             row[f"forgetting_{k}"] = v
     elif (run / "error.json").is_file():

@@ -81,6 +81,8 @@ def _gaps(per_seed: pd.DataFrame, c: Control, task: str, mode: str, budget: int)
 def _verdict(c: Control, lo: float, hi: float) -> tuple[bool | None, str]:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None, "undecided (fewer than 2 pretraining seeds)"
+    if lo == hi:  # every seed gave the same difference: no spread to test against
+        return None, "undecided (identical differences on every seed: no variance to test)"
     if c.expect == "greater":
         ok = lo > 0
         return ok, "came out as predicted" if ok else "did NOT come out"

@@ -23,6 +23,7 @@ from pretrainlab.io import content_hash
 from pretrainlab.redact import redact_argv
 
 SCRATCH = "scratch"
+TWIN_SUFFIX = "_twin"  # study.control_twin: the negative-control copy of an arm
 STUDY_PATH_KEYS = ("checkpoint", "scratch_from")  # probe overrides that name a study run
 
 
@@ -31,7 +32,7 @@ class Job:
     id: int
     kind: str  # "pretrain" | "probe"
     arm: str  # the pretraining arm (objective or variant name), or "scratch"
-    seed: int
+    seed: int  # the pretraining seed (of the run a probe reads, for a probe)
     overrides: list[str]
     run_dir: str  # relative to the study directory
     task: str | None = None
@@ -39,6 +40,7 @@ class Job:
     budget: int | None = None
     needs: str | None = None  # run_dir of the pretraining job a probe reads
     meta: dict[str, Any] = field(default_factory=dict)
+    probe_seed: int | None = None  # a probe's own seed: label sample, head init, data order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,12 +91,47 @@ def _run_hash(overrides: list[str]) -> str:
     return content_hash(redact_argv(overrides), 8)
 
 
-def expand(cfg: DictConfig) -> list[Job]:
+def seed_axes(cfg: DictConfig) -> tuple[list[int], list[int] | None]:
+    """``study.pretrain_seeds`` (the unit of replication of an arm) and ``study.probe_seeds``
+    (label sample, head init, data order; null: one probe run per pretraining run, seeded
+    like it, so the two sources of variance are not separated)."""
+    if OmegaConf.select(cfg, "study.seeds") is not None:
+        raise PretrainlabError(
+            "study.seeds was split in two: set study.pretrain_seeds (pretraining runs, e.g. "
+            "[0,1,2]) and, to separate probe variance, study.probe_seeds (e.g. [0,1])."
+        )
+    pretrain = _list(cfg, "study.pretrain_seeds")
+    probe = OmegaConf.select(cfg, "study.probe_seeds")
+    if probe is not None and len(probe) == 0:
+        raise PretrainlabError(
+            "study.probe_seeds is empty: give a list of probe seeds (e.g. [0,1]), or null for "
+            "one probe run per pretraining run, seeded like it."
+        )
+    for key, seeds in (("pretrain_seeds", pretrain), ("probe_seeds", probe or [])):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds):
+            raise PretrainlabError(f"study.{key}={list(seeds)!r}: expected a list of integers.")
+        if len(set(seeds)) < len(seeds):
+            raise PretrainlabError(f"study.{key}={list(seeds)!r} repeats a seed.")
+    return [int(v) for v in pretrain], ([int(v) for v in probe] if probe is not None else None)
+
+
+def twin_arm(cfg: DictConfig, arms: dict[str, list[str]]) -> str | None:
+    """The arm ``study.control_twin`` doubles (true: the first arm), or None."""
+    twin = OmegaConf.select(cfg, "study.control_twin")
+    if twin is None or twin is False:
+        return None
+    if twin is True:
+        return next(iter(arms))
+    if twin not in arms:
+        raise PretrainlabError(
+            f"study.control_twin={twin!r} names no arm of the study; expected true (the first "
+            f"arm), false, or one of {', '.join(arms)}."
+        )
+    return str(twin)
+
+
+def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]) -> list[Job]:
     s = cfg.study
-    arms = study_arms(cfg)
-    seeds, tasks = _list(cfg, "study.seeds"), _list(cfg, "study.tasks")
-    modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
-    modes_of = task_modes(cfg, tasks, modes)
     budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
     steps = [o for o in s.pretrain_overrides if o.startswith("trainer.max_steps=")]
     if budget and steps:
@@ -104,30 +141,48 @@ def expand(cfg: DictConfig) -> list[Job]:
             f"decides every arm's steps: set study.budget.{kind}=null to train for max_steps, "
             "or drop the override to keep the budget."
         )
-    common_pre = [
+    common = [
         *s.pretrain_overrides,
         *(f"budget.{k}={v}" for k, v in budget.items()),
         f"++logger.group={s.name}",
     ]
+    twin = twin_arm(cfg, arms)
+    runs = [(arm, arm, seed, None) for arm in arms for seed in seeds]
+    # the twin: the same arm on fresh pretraining seeds, probed with the original's probe seeds
+    runs += [
+        (f"{twin}{TWIN_SUFFIX}", twin, max(seeds) + 1 + i, seed) for i, seed in enumerate(seeds)
+    ] if twin else []  # fmt: skip
+    jobs = []
+    for name, arm, seed, twin_of_seed in runs:
+        ov = [*common, *arms[arm], f"seed={seed}"]
+        run = f"pretrain/{name}-s{seed}-{_run_hash(ov)}"
+        meta = {"twin_of": arm, "pairs_with_seed": twin_of_seed} if twin_of_seed is not None else {}
+        jobs.append(Job(len(jobs), "pretrain", name, seed, ov, run, meta=meta))
+    return jobs
+
+
+def expand(cfg: DictConfig) -> list[Job]:
+    s = cfg.study
+    arms = study_arms(cfg)
+    seeds, probe_seeds = seed_axes(cfg)
+    tasks = _list(cfg, "study.tasks")
+    modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
+    modes_of = task_modes(cfg, tasks, modes)
+    jobs = _pretrain_jobs(cfg, arms, seeds)
     common_probe = [*s.probe_overrides, f"++logger.group={s.name}"]
-    jobs: list[Job] = []
-    checkpoints: dict[tuple[str, int], str] = {}
-    for arm, arm_overrides in arms.items():
-        for seed in seeds:
-            ov = [*common_pre, *arm_overrides, f"seed={seed}"]
-            run = f"pretrain/{arm}-s{seed}-{_run_hash(ov)}"
-            jobs.append(Job(len(jobs), "pretrain", arm, seed, ov, run))
-            checkpoints[(arm, seed)] = run
     baseline_from = s.get("baseline_from") or next(iter(arms))
-    probed = [*arms, *([SCRATCH] if s.get("baseline") else [])]
-    for arm in probed:
-        for seed in seeds:
-            source = checkpoints[(baseline_from if arm == SCRATCH else arm, seed)]
-            target = (
-                [f"checkpoint={SCRATCH}", f"scratch_from={source}"]
-                if arm == SCRATCH
-                else [f"checkpoint={source}"]
-            )
+    sources = {(j.arm, j.seed): j for j in jobs}
+    probed = [(j.arm, j.seed, j) for j in jobs]
+    if s.get("baseline"):
+        probed += [(SCRATCH, seed, sources[(baseline_from, seed)]) for seed in seeds]
+    for arm, seed, source in probed:
+        target = (
+            [f"checkpoint={SCRATCH}", f"scratch_from={source.run_dir}"]
+            if arm == SCRATCH
+            else [f"checkpoint={source.run_dir}"]
+        )
+        pairs_with = source.meta.get("pairs_with_seed", seed)
+        for probe_seed in probe_seeds or [pairs_with]:
             for task in tasks:
                 for mode, budget in task_runs(task, modes_of[task], budgets):
                     ov = [
@@ -136,10 +191,12 @@ def expand(cfg: DictConfig) -> list[Job]:
                         f"probe={task}",
                         f"probe.mode={mode}",
                         f"probe.train_examples={budget}",
-                        f"seed={seed}",
+                        f"seed={probe_seed}",
                     ]
-                    run = f"probe/{arm}-s{seed}/{task}-{mode}-n{budget}-{_run_hash(ov)}"
-                    job = Job(len(jobs), "probe", arm, seed, ov, run, task, mode, budget, source)
+                    tag = f"-p{probe_seed}" if probe_seeds else ""
+                    run = f"probe/{arm}-s{seed}{tag}/{task}-{mode}-n{budget}-{_run_hash(ov)}"
+                    job = Job(len(jobs), "probe", arm, seed, ov, run, task, mode, budget,
+                              source.run_dir, dict(source.meta), probe_seed)  # fmt: skip
                     jobs.append(job)
     return jobs
 

@@ -22,6 +22,7 @@ import pandas as pd
 from pretrainlab.io import atomic_write_bytes, atomic_write_text
 from pretrainlab.study import controls as ctl
 from pretrainlab.study import stats as st
+from pretrainlab.study import verdict as vd
 from pretrainlab.study.plots import (
     PLOT_FILES,
     _largest_budget,
@@ -33,17 +34,20 @@ from pretrainlab.study.render import (
     Cell,
     Doc,
     Table,
-    _comparison_table,
     _decimals,
-    _failures_table,
     _fmt_budget,
     _fmt_duration,
     _fmt_meta_value,
     _score_text,
-    _summary_tables,
-    _winners_table,
     render_html,
     render_markdown,
+)
+from pretrainlab.study.tables import (
+    _comparison_table,
+    _failures_table,
+    _summary_tables,
+    _variance_table,
+    _winners_table,
 )
 
 # ============================================================================ the document
@@ -87,9 +91,13 @@ def _build_doc(
     plots: dict[str, bytes],
     colors: dict[str, str],
     controls: pd.DataFrame | None = None,
+    twins: pd.DataFrame | None = None,
 ) -> Doc:
     doc = Doc()
     doc.h(1, title)
+    doc.h(2, "Answer")  # the question answered from the corrected tests, before any table
+    for paragraph in vd.answer(meta.get("question"), comparisons, twins):
+        doc.p(paragraph)
     if controls is not None and not controls.empty:  # the calibration verdict comes first
         doc.h(2, "Controls: did the benchmark behave as theory predicts?")
         for sentence in ctl.sentences(controls):
@@ -140,7 +148,7 @@ def _build_doc(
 
     # --- winners ----------------------------------------------------------------------------
     doc.h(2, "Winners")
-    win = st.winners(summary)
+    win = vd.winners(summary, comparisons)
     if win.empty:
         doc.p("No results.")
     else:
@@ -170,6 +178,9 @@ def _build_doc(
         ]
         doc.table(_comparison_table(mc, colors))
     doc.p("All pairwise comparisons are in comparisons.csv.")
+    _twin_section(doc, twins, colors)
+    _variance_section(doc, summary, colors)
+    _mdl_section(doc, results, colors)
 
     # --- other metrics ----------------------------------------------------------------------
     extra_cols = _extra_metric_columns(results)
@@ -242,6 +253,49 @@ def _build_doc(
     return doc
 
 
+def _twin_section(doc: Doc, twins: pd.DataFrame | None, colors: dict[str, str]) -> None:
+    if twins is None or twins.empty:
+        return
+    doc.h(2, "Negative control: an arm against its twin")
+    doc.p(vd.false_positive_rate(twins) or "No twin comparison could be tested.")
+    doc.table(_comparison_table(twins, colors))
+
+
+def _variance_section(doc: Doc, summary: pd.DataFrame, colors: dict[str, str]) -> None:
+    doc.h(2, "Variance by source")
+    separable = (
+        summary[np.isfinite(summary["var_probe"].astype(float))] if not summary.empty else summary
+    )
+    if separable.empty:
+        doc.p(
+            "Not separable: each pretraining run was probed once, with its own seed, so the "
+            "spread between seeds mixes pretraining and probe variance. Set study.probe_seeds "
+            "(e.g. [0,1]) to probe every run several times and split the two."
+        )
+        return
+    doc.table(_variance_table(separable, colors))
+
+
+def _mdl_section(doc: Doc, results: pd.DataFrame, colors: dict[str, str]) -> None:
+    """Online code length of the linear probes' training labels (probes/mdl.py)."""
+    if "mdl_bits" not in results.columns:
+        return
+    rows = _job_rows(results)
+    mdl = st.summarize(
+        rows[np.isfinite(pd.to_numeric(rows["mdl_bits"], errors="coerce"))], score="mdl_bits"
+    )
+    if mdl.empty:
+        return
+    doc.h(2, "MDL: online code length of the probe's labels")
+    doc.p(
+        "Bits to transmit the training labels with a linear probe trained online on the "
+        "frozen features (Voita & Titov 2020): lower means the features make the labels easier "
+        "to learn from few examples, which accuracy alone does not show. Mean ± 95% CI over "
+        "pretraining seeds."
+    )
+    doc.grid(_summary_tables(mdl, colors))
+
+
 # ============================================================================ public API
 
 
@@ -269,12 +323,13 @@ def write_report(
     meta = dict(meta or {})
     summary = st.summarize(results)
     comparisons = st.paired_comparisons(results)
+    twins = vd.twin_comparisons(results) if "pairs_with" in results.columns else None
     colors = _study_colors(results, curves)
     plots = draw_plots(results, curves)
 
     title = str(meta.get("name") or meta.get("study") or study_dir.name or "study")
     title = f"Study report: {title}"
-    doc = _build_doc(title, results, meta, summary, comparisons, plots, colors, controls)
+    doc = _build_doc(title, results, meta, summary, comparisons, plots, colors, controls, twins)
 
     paths: dict[str, Path] = {}
     plot_dir = study_dir / "plots"
@@ -293,6 +348,9 @@ def write_report(
     atomic_write_text(paths["summary"], summary.to_csv(index=False))
     paths["comparisons"] = study_dir / "comparisons.csv"
     atomic_write_text(paths["comparisons"], comparisons.to_csv(index=False))
+    if twins is not None and not twins.empty:
+        paths["twin_comparisons"] = study_dir / "twin_comparisons.csv"
+        atomic_write_text(paths["twin_comparisons"], twins.to_csv(index=False))
     paths["report_md"] = study_dir / "report.md"
     atomic_write_text(paths["report_md"], render_markdown(doc))
     paths["report_html"] = study_dir / "report.html"

@@ -137,7 +137,8 @@ def study(
                 ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
                 _record_timing(study_dir, ran)
     from pretrainlab.study import report
-    from pretrainlab.study.stats import summarize
+    from pretrainlab.study.stats import paired_comparisons, summarize
+    from pretrainlab.study.verdict import answer, twin_comparisons
 
     results, curves = load_study(study_dir)
     atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
@@ -145,7 +146,8 @@ def study(
         "name": cfg.study.name,
         "question": cfg.study.get("question"),
         "arms": ", ".join(study_arms(cfg)),
-        "seeds": list(cfg.study.seeds),
+        "pretrain_seeds": list(cfg.study.pretrain_seeds),
+        "probe_seeds": list(cfg.study.probe_seeds or []) or "one per pretraining run, its seed",
         "baseline": "scratch" if cfg.study.get("baseline") else None,
         "wall_time_s": round(time.time() - t0, 1),
         "job_phases": _timing_summary(study_dir),
@@ -159,6 +161,10 @@ def study(
     report.print_summary(summary)
     for sentence in sentences(checked) if checked is not None else []:
         print(f"[control] {sentence}", flush=True)
+    for paragraph in answer(
+        meta["question"], paired_comparisons(results), twin_comparisons(results)
+    ):
+        print(f"[answer] {paragraph}", flush=True)
     if cfg.study.get("wandb", True):
         _wandb_summary(cfg, study_dir, summary, paths)
     runs = results[results["subset"] == ""] if len(results) else results

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.study import inference as inf
 
 REQUIRED_COLUMNS = (
     "objective",
@@ -54,6 +55,9 @@ SUMMARY_COLUMNS = [
     "std",
     "ci_low",
     "ci_high",
+    "n_probe",
+    "var_pretrain",
+    "var_probe",
 ]
 COMPARISON_COLUMNS = [
     "task",
@@ -72,25 +76,16 @@ COMPARISON_COLUMNS = [
     "t_stat",
     "p_value",
     "d_z",
-]
-WINNER_COLUMNS = [
-    "task",
-    "mode",
-    "train_examples",
-    "metric",
-    "best",
-    "best_mean",
-    "best_ci_low",
-    "best_ci_high",
-    "runner_up",
-    "runner_up_mean",
-    "runner_up_ci_low",
-    "runner_up_ci_high",
-    "margin",
-    "verdict",
+    "ci_bootstrap_lo",
+    "ci_bootstrap_hi",
+    "mde",
+    "p_holm",
+    "significant",
 ]
 
-_LOWER_BETTER_HINTS = ("loss", "perplexity", "ppl", "error", "err", "wer", "cer", "mse", "mae")
+_LOWER_BETTER_HINTS = (
+    "loss", "perplexity", "ppl", "error", "err", "wer", "cer", "mse", "mae", "mdl", "bits",
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- ordering helpers
@@ -123,7 +118,7 @@ def _isna(x: object) -> bool:
         return False
 
 
-def _sort_frame(df: pd.DataFrame, obj_cols: Sequence[str] = ("objective",)) -> pd.DataFrame:
+def sort_frame(df: pd.DataFrame, obj_cols: Sequence[str] = ("objective",)) -> pd.DataFrame:
     """Sort by task A-Z, mode (linear first), train_examples ascending, then objective order."""
     if df.empty:
         return df.reset_index(drop=True)
@@ -211,7 +206,7 @@ def unusable_runs(results: pd.DataFrame, score: str = "test_score") -> pd.DataFr
     out["error"] = out["error"].fillna("").astype(str)
     no_score = out["status"].astype(str).str.strip().str.lower().eq("ok")
     out.loc[no_score & out["error"].eq(""), "error"] = f"no finite {score}"
-    return _sort_frame(out) if not out.empty else out.reset_index(drop=True)
+    return sort_frame(out) if not out.empty else out.reset_index(drop=True)
 
 
 def per_seed_scores(results: pd.DataFrame, score: str = "test_score") -> pd.DataFrame:
@@ -245,20 +240,36 @@ def summarize(
     """Mean and t-interval of ``score`` per task, mode, train_examples and objective.
 
     Columns: :data:`SUMMARY_COLUMNS` = task, mode, train_examples, objective, metric, n (distinct
-    pretraining seeds), n_runs (usable probe runs), mean, std, ci_low, ci_high. ``metric`` is the
-    primary metric name for ``test_score`` or the column name without ``test_`` for another score
-    column. Sorted by task, mode (linear first), budget ascending, objective
-    (:func:`objective_order`). Non-ok rows and non-finite scores are excluded.
+    pretraining seeds), n_runs (usable probe runs), mean, std, ci_low, ci_high, then the
+    variance components (:func:`pretrainlab.study.inference.variance_components`): n_probe
+    (probe runs per pretraining seed), var_pretrain, var_probe (NaN with one probe run per
+    pretraining seed). ``metric`` is the primary metric name for ``test_score`` or the column
+    name without ``test_`` for another score column. Sorted by task, mode (linear first), budget
+    ascending, objective (:func:`objective_order`). Non-ok rows and non-finite scores are
+    excluded.
     """
     per_seed = per_seed_scores(results, score)
+    runs = _probe_runs(results, score)
     rows = []
     for key, g in per_seed.groupby([*GROUP_KEYS, "objective"], sort=False, dropna=False):
         mean, std, n, lo, hi = mean_ci(g["value"], confidence)
         metric = "/".join(sorted(set("/".join(g["metric"]).split("/"))))
-        rows.append((*key, metric, n, int(g["n_runs"].sum()), mean, std, lo, hi))
+        var_pretrain, var_probe, n_probe = inf.variance_components(runs.get(key, g))
+        rows.append((*key, metric, n, int(g["n_runs"].sum()), mean, std, lo, hi, n_probe,
+                     var_pretrain, var_probe))  # fmt: skip
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     out = out.astype({"n": int, "n_runs": int}) if not out.empty else out
-    return _sort_frame(out)
+    return sort_frame(out)
+
+
+def _probe_runs(results: pd.DataFrame, score: str) -> dict[tuple, pd.DataFrame]:
+    """A cell's usable runs averaged per (pretraining seed, probe seed): several poolings of one
+    probe seed are one probe run for the variance components."""
+    df = usable_runs(results, score)
+    keys = [*GROUP_KEYS, "objective", "pretrain_seed"]
+    df = df.assign(value=df[score], _probe=df["seed"] if "seed" in df.columns else df.index)
+    means = df.groupby([*keys, "_probe"], sort=False, dropna=False)["value"].mean().reset_index()
+    return {k: g for k, g in means.groupby([*GROUP_KEYS, "objective"], sort=False, dropna=False)}
 
 
 def _paired_row(a: pd.Series, b: pd.Series, confidence: float) -> dict:
@@ -274,8 +285,9 @@ def _paired_row(a: pd.Series, b: pd.Series, confidence: float) -> dict:
             res = sps.ttest_rel(x, y)
             t_stat, p = float(res.statistic), float(res.pvalue)
             d_z = mean / std
-        else:
-            std, lo, hi = 0.0, mean, mean
+        else:  # identical differences: no variance to test against, no interval either
+            std, lo, hi = 0.0, math.nan, math.nan
+    boot = inf.bootstrap_ci(d, confidence) if math.isfinite(p) else (math.nan, math.nan)
     return {
         "n_pairs": n,
         "mean_a": float(x.mean()) if n else math.nan,
@@ -287,6 +299,9 @@ def _paired_row(a: pd.Series, b: pd.Series, confidence: float) -> dict:
         "t_stat": t_stat,
         "p_value": p,
         "d_z": d_z,
+        "ci_bootstrap_lo": boot[0],
+        "ci_bootstrap_hi": boot[1],
+        "mde": inf.mde(std, n) if math.isfinite(p) else math.nan,
     }
 
 
@@ -306,13 +321,18 @@ def paired_comparisons(
 
     Columns: :data:`COMPARISON_COLUMNS`. ``mean_diff`` is mean(A - B) over the pairs, ``ci_low``
     /``ci_high`` its t-interval, ``p_value`` the two-sided paired t-test
-    (:func:`scipy.stats.ttest_rel`), ``d_z = mean_diff / std_diff`` (Cohen's d for paired data).
+    (:func:`scipy.stats.ttest_rel`), ``d_z = mean_diff / std_diff`` (Cohen's d for paired data),
+    ``ci_bootstrap_lo``/``_hi`` the paired bootstrap interval, ``mde`` the minimum detectable
+    effect (:mod:`pretrainlab.study.inference`). The rows returned are the family: ``p_holm`` is
+    the Holm-adjusted p-value over all of them, ``significant`` whether it is below 0.05.
 
-    Edge cases (decided): pairs with no common seed produce no row. ``n_pairs == 1`` keeps a row
-    with the single difference as ``mean_diff`` and NaN std, interval, t, p and d_z, so the
-    report shows the comparison exists but cannot be tested. When all differences are equal
-    (``std_diff == 0``, within 1e-12 relative) the test is undefined: t, p and d_z are NaN and
-    the interval collapses to the mean difference. No multiple-comparison correction is applied.
+    Edge cases (decided): pairs with no common seed produce no row (so an arm's twin, on fresh
+    seeds, is outside the family: :func:`pretrainlab.study.inference.twin_comparisons`).
+    ``n_pairs == 1`` keeps a row with the single difference as ``mean_diff`` and NaN std,
+    interval, t, p and d_z, so the report shows the comparison exists but cannot be tested. When
+    all differences are equal (``std_diff == 0``, within 1e-12 relative) there is no variance to
+    test against: t, p, d_z, both intervals and the MDE are NaN (a zero-width interval would
+    claim certainty three equal scores cannot give). Untestable rows are outside the family.
     """
     per_seed = per_seed_scores(results, score)
     rows = []
@@ -342,61 +362,7 @@ def paired_comparisons(
                 }
             )
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    out = out.astype({"n_pairs": int}) if not out.empty else out
-    return _sort_frame(out, obj_cols=("objective_a", "objective_b"))
-
-
-def winners(summary: pd.DataFrame) -> pd.DataFrame:
-    """Best objective per (task, mode, train_examples) and whether it beats the runner-up clearly.
-
-    Best = highest mean (lowest for loss/error metrics, :func:`lower_is_better`); equal means are
-    broken by :func:`objective_order`. ``verdict`` is ``"clear"`` when the two 95% intervals do
-    not overlap, ``"tied"`` when they do, ``"unknown"`` when either interval is NaN (n == 1), and
-    ``"only"`` when the cell has a single objective. ``margin`` = |best_mean - runner_up_mean|.
-    Columns: :data:`WINNER_COLUMNS`.
-    """
-    rows = []
-    if not summary.empty:
-        objs = objective_order(summary["objective"])
-        rank = {o: i for i, o in enumerate(objs)}
-        for key, cell in summary.groupby(GROUP_KEYS, sort=False, dropna=False):
-            cell = cell[np.isfinite(cell["mean"].astype(float))]
-            if cell.empty:
-                continue
-            metric = str(cell["metric"].iloc[0])
-            sign = 1.0 if lower_is_better(metric) else -1.0
-            cell = cell.assign(_k=sign * cell["mean"], _r=cell["objective"].map(rank))
-            cell = cell.sort_values(["_k", "_r"], kind="stable")
-            best = cell.iloc[0]
-            row = {
-                **dict(zip(GROUP_KEYS, key, strict=True)),
-                "metric": metric,
-                "best": best["objective"],
-                "best_mean": best["mean"],
-                "best_ci_low": best["ci_low"],
-                "best_ci_high": best["ci_high"],
-                "runner_up": None,
-                "runner_up_mean": math.nan,
-                "runner_up_ci_low": math.nan,
-                "runner_up_ci_high": math.nan,
-                "margin": math.nan,
-                "verdict": "only",
-            }
-            if len(cell) > 1:
-                ru = cell.iloc[1]
-                row.update(
-                    runner_up=ru["objective"],
-                    runner_up_mean=ru["mean"],
-                    runner_up_ci_low=ru["ci_low"],
-                    runner_up_ci_high=ru["ci_high"],
-                    margin=abs(best["mean"] - ru["mean"]),
-                )
-                ci = [best["ci_low"], best["ci_high"], ru["ci_low"], ru["ci_high"]]
-                if not all(np.isfinite(np.asarray(ci, dtype=float))):
-                    row["verdict"] = "unknown"
-                else:
-                    overlap = best["ci_low"] <= ru["ci_high"] and ru["ci_low"] <= best["ci_high"]
-                    row["verdict"] = "tied" if overlap else "clear"
-            rows.append(row)
-    out = pd.DataFrame(rows, columns=WINNER_COLUMNS)
-    return _sort_frame(out, obj_cols=()) if not out.empty else out
+    if not out.empty:
+        out["p_holm"], out["significant"] = inf.holm(out["p_value"])
+        out = out.astype({"n_pairs": int, "significant": bool})
+    return sort_frame(out, obj_cols=("objective_a", "objective_b"))
