@@ -128,3 +128,5 @@ def test_the_answer_names_the_effect_and_what_could_not_be_seen():
     assert "No detectable difference on topic linear@100" in text and "MDE" in text
     one = answer("Q?", paired_comparisons(res[res.pretrain_seed == 0]))
     assert len(one) == 1 and "none can be given" in one[0] and "p-value" in one[0]
+    empty = answer("Q?", paired_comparisons(res[res.objective == "mlm"]))
+    assert len(empty) == 1 and "family of comparisons is empty" in empty[0]

@@ -220,6 +220,8 @@ def test_tiny_study_with_probe_seeds_and_a_twin_then_power(tmp_path, cache_dir, 
     results = pd.read_csv(tmp_path / "results.csv")
     assert len(results) == 3 * 2 * 2 and (results.status == "ok").all()
     assert sorted(results.seed.unique()) == [0, 1]  # probe seeds, beside the pretraining seeds
+    for col in ("chance_score", "bow_score", "mdl_bits"):  # references and MDL reach the table
+        assert results[col].notna().all(), col
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["var_probe"].notna().all() and (summary["n_probe"] == 2).all()
     family = pd.read_csv(tmp_path / "comparisons.csv")
@@ -229,7 +231,7 @@ def test_tiny_study_with_probe_seeds_and_a_twin_then_power(tmp_path, cache_dir, 
     assert not twins.significant.any()  # the negative control: no difference after correction
     md = (tmp_path / "report.md").read_text()
     assert md.index("## Answer") < md.index("## Summary") and "## Negative control" in md
-    assert "before correction" in md and "sd probe" in md
+    assert "before correction" in md and "sd probe" in md and "## MDL" in md
     from pretrainlab.study.power import run
 
     table = run([str(tmp_path), "--effect", "0.05"])

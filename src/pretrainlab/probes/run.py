@@ -32,6 +32,8 @@ from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, upda
 from pretrainlab.probes.forgetting import PretrainingLoss
 from pretrainlab.probes.frozen import linear_mdl, linear_probe
 from pretrainlab.probes.mdl import check_mdl_config, check_mdl_task, mdl_wanted
+from pretrainlab.probes.reference import KINDS as REFERENCE_KINDS
+from pretrainlab.probes.reference import references
 from pretrainlab.probes.tasks import make_inputs
 from pretrainlab.probes.tuning import probe_grid, tune
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
@@ -194,6 +196,11 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_steps": tuning["train_steps"] if mode == "finetune" else None,
         "tuning": tuning,  # what dev chose, from which grid (probes/tuning.py)
         **({"mdl": mdl} if mdl else {}),  # online code length (probes/mdl.py)
+        "reference": (
+            references(task, ckpt.tokenizer, rows, cfg.seed)
+            if not zeroshot and task.kind in REFERENCE_KINDS
+            else {}
+        ),  # chance and bag-of-words on the same labelled rows (probes/reference.py)
         "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)]
         + (zeroshot.notes if zeroshot else []),
         "wall_s": round(time.time() - t0, 2),

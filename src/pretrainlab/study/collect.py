@@ -32,9 +32,17 @@ def subset_rows(row: dict, result: dict) -> list[dict]:
                     "dev_score": result["dev"].get(key, row["dev_score"]),
                     "test_score": value,
                     "metric": metric,
+                    **_reference_scores(result, key),
                 }
             )
     return rows
+
+
+def _reference_scores(result: dict, key: str) -> dict:
+    """``chance_score`` / ``bow_score``: the reference predictors' test ``key``
+    (probes/reference.py), where the probe recorded them."""
+    refs = result.get("reference") or {}
+    return {f"{name}_score": m[key] for name, m in refs.items() if key in m}
 
 
 def result_rows(job: Job, study_dir: Path) -> list[dict]:
@@ -70,6 +78,7 @@ def result_row(job: Job, study_dir: Path) -> dict:
             wall_s=r["wall_s"],
             **{f"test_{k}": v for k, v in r["test"].items()},
         )
+        row.update(_reference_scores(r, r["metric"]))
         if "mdl" in r:  # a linear classification probe's online code length (probes/mdl.py)
             row["mdl_bits"] = r["mdl"]["bits"]
         for k, v in r.get("forgetting", {}).items():

@@ -84,7 +84,7 @@ def draw_plots(results: pd.DataFrame, curves: pd.DataFrame | None) -> dict[str, 
     plots: dict[str, bytes] = {}
     for key, png in (
         ("plot_curves", _plot_curves(curves, colors)),
-        ("plot_scores", _plot_scores(summary, per_seed, colors)),
+        ("plot_scores", _plot_scores(summary, per_seed, colors, _references(results))),
         ("plot_budgets", _plot_budgets(summary, colors)),
         ("plot_linear_vs_finetune", _plot_linear_vs_finetune(summary, colors)),
     ):
@@ -217,8 +217,36 @@ def _axis_limits(
     return (lo - (0.05 + room_below) * span, hi + 0.05 * span)
 
 
+REFERENCES = {"chance_score": ("chance", ":"), "bow_score": ("bag of words", "--")}
+
+
+def _references(results: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per task, the mean reference scores (probes/reference.py) at its largest label budget."""
+    cols = [c for c in REFERENCES if c in results.columns]
+    if not cols or results.empty:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for task, t in results.groupby("task"):
+        t = t[t["train_examples"] == t["train_examples"].max()]
+        means = {c: float(pd.to_numeric(t[c], errors="coerce").mean()) for c in cols}
+        out[str(task)] = {c: v for c, v in means.items() if np.isfinite(v)}
+    return out
+
+
+def _reference_lines(ax, refs: dict[str, float], core: list[float]) -> None:
+    for col, value in refs.items():
+        label, style = REFERENCES[col]
+        ax.axhline(value, color="#555", ls=style, lw=1.1, zorder=1)
+        ax.annotate(f"{label} {value:.3g}", (1.0, value), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=8, color="#444")  # fmt: skip
+        core.append(value)
+
+
 def _plot_scores(
-    summary: pd.DataFrame, per_seed: pd.DataFrame, colors: dict[str, str]
+    summary: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    colors: dict[str, str],
+    refs: dict[str, dict[str, float]] | None = None,
 ) -> bytes | None:
     if summary.empty:
         return None
@@ -278,6 +306,7 @@ def _plot_scores(
                     core += list(pts)
                 core.append(r["mean"])
                 cis += [r["ci_low"], r["ci_high"]]
+        _reference_lines(ax, (refs or {}).get(task, {}), core)
         ax.set_xticks(range(len(task_modes)), ticks)
         metric = "/".join(sorted(t["metric"].astype(str).unique()))
         ax.set_ylabel(f"test {metric}")
@@ -286,7 +315,8 @@ def _plot_scores(
         _style(ax)
     fig.suptitle(
         "Probe test scores at the largest label budget\n"
-        "bars: mean over pretraining seeds, whiskers: 95% CI, dots: seeds (y-axis zoomed)",
+        "bars: mean over pretraining seeds, whiskers: 95% CI, dots: seeds, lines: chance and "
+        "bag of words on the same labels (y-axis zoomed)",
         fontsize=11.5,
     )
     _legend(fig, objs, colors)

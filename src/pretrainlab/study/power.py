@@ -88,6 +88,11 @@ def run(argv: list[str]) -> pd.DataFrame:
             )
         results = results[results["task"].isin(args.task)]
     table = power_table(results, args.effect, args.alpha, args.power)
+    if table.empty:
+        raise PretrainlabError(
+            f"{args.study_dir} has no comparison to size: its family is empty (one arm and no "
+            "scratch baseline, or no two arms probed on the same pretraining seeds)."
+        )
     shown = table.assign(seeds_needed=table["seeds_needed"].map(_seeds_text))
     print(
         f"Paired t-tests of {args.study_dir} (two-sided, alpha {args.alpha:g}, power "

@@ -201,6 +201,12 @@ def answer(
         if not comparisons.empty
         else comparisons
     )
+    if comparisons.empty:
+        return [
+            asked + "Answer: none can be given. The family of comparisons is empty: the results "
+            "hold one arm and no scratch baseline on the same pretraining seeds, so there is "
+            "nothing to compare. Add an arm (study.objectives) or the baseline (study.baseline)."
+        ]
     if tested.empty:
         return [
             asked + "Answer: none can be given. No comparison has two or more pretraining seeds "
