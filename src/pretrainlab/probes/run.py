@@ -164,17 +164,9 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     atomic_write_text(run_dir / "config.yaml", redacted_yaml(cfg))  # secrets redacted
     task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
     logger = _logger(cfg, run_dir, ckpt, task)
-    mdl: dict[str, Any] | None = None  # probe.mdl: only a linear probe of a classification task
     try:
-        if zeroshot:
-            dev, test, monitor, tuning = zeroshot.evaluate(task)
-        elif cfg.probe.mode == "linear":
-            dev, test, monitor, tuning = linear_probe(cfg, ckpt, task, rows, pooling, task_key)
-            if mdl_wanted(cfg.probe, mode, task):  # the online code length of the same head
-                wd = tuning["chosen"]["weight_decay"]
-                mdl = linear_mdl(cfg, ckpt, task, rows, pooling, task_key, wd)
-        else:
-            dev, test, monitor, tuning = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
+        dev, test, monitor, tuning, extra = _measure(cfg, ckpt, task, zeroshot, rows, pooling,
+                                                     task_key, logger)  # fmt: skip
     except BaseException:
         _close_logger(logger, "failed")  # a W&B run left open would take the next probe's logs
         raise
@@ -195,12 +187,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         # fine-tuning optimizer steps (null for a linear probe)
         "train_steps": tuning["train_steps"] if mode == "finetune" else None,
         "tuning": tuning,  # what dev chose, from which grid (probes/tuning.py)
-        **({"mdl": mdl} if mdl else {}),  # online code length (probes/mdl.py)
-        "reference": (
-            references(task, ckpt.tokenizer, rows, cfg.seed)
-            if not zeroshot and task.kind in REFERENCE_KINDS
-            else {}
-        ),  # chance and bag-of-words on the same labelled rows (probes/reference.py)
+        **extra,  # mdl (probes/mdl.py) and reference (probes/reference.py)
         "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)]
         + (zeroshot.notes if zeroshot else []),
         "wall_s": round(time.time() - t0, 2),
@@ -208,6 +195,35 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     atomic_write_json(run_dir / "result.json", result)
     _log_result(logger, result)
     return result
+
+
+def _measure(
+    cfg: DictConfig,
+    ckpt: Checkpoint,
+    task: ProbeTask,
+    zeroshot: Any,
+    rows: list[int],
+    pooling: str,
+    task_key: str,
+    logger: Any,
+) -> tuple[dict, dict, dict, dict, dict[str, Any]]:
+    """Dev, test, forgetting and tuning of the probe's mode, and the extras beside them: the
+    MDL code length of a linear classification probe's head (``mdl``) and the reference
+    scores of a classification task on the same labelled rows (``reference``)."""
+    extra: dict[str, Any] = {}
+    if zeroshot:
+        return (*zeroshot.evaluate(task), extra)
+    if cfg.probe.mode == "linear":
+        dev, test, monitor, tuning = linear_probe(cfg, ckpt, task, rows, pooling, task_key)
+        if mdl_wanted(cfg.probe, cfg.probe.mode, task):  # the online code of the same head
+            wd = tuning["chosen"]["weight_decay"]
+            extra["mdl"] = linear_mdl(cfg, ckpt, task, rows, pooling, task_key, wd)
+    else:
+        dev, test, monitor, tuning = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
+    extra["reference"] = (
+        references(task, ckpt.tokenizer, rows, cfg.seed) if task.kind in REFERENCE_KINDS else {}
+    )
+    return dev, test, monitor, tuning, extra
 
 
 def _log_result(logger: Any, result: dict[str, Any]) -> None:
