@@ -217,7 +217,12 @@ def _axis_limits(
     return (lo - (0.05 + room_below) * span, hi + 0.05 * span)
 
 
-REFERENCES = {"chance_score": ("chance", ":"), "bow_score": ("bag of words", "--")}
+# column: (label, line style, where the label sits: chance at the left, bag of words at the
+# right, so two lines at the same height stay readable)
+REFERENCES = {
+    "chance_score": ("chance", ":", 0.0, "left"),
+    "bow_score": ("bag of words", "--", 1.0, "right"),
+}
 
 
 def _references(results: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -235,10 +240,10 @@ def _references(results: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def _reference_lines(ax, refs: dict[str, float], core: list[float]) -> None:
     for col, value in refs.items():
-        label, style = REFERENCES[col]
+        label, style, x, ha = REFERENCES[col]
         ax.axhline(value, color="#555", ls=style, lw=1.1, zorder=1)
-        ax.annotate(f"{label} {value:.3g}", (1.0, value), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=8, color="#444")  # fmt: skip
+        ax.annotate(f"{label} {value:.3g}", (x, value), xycoords=("axes fraction", "data"),
+                    ha=ha, va="bottom", fontsize=8, color="#444", zorder=6)  # fmt: skip
         core.append(value)
 
 
