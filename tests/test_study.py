@@ -195,6 +195,10 @@ def test_probe_seeds_and_a_twin_expand_as_two_axes():
     # without probe seeds a twin probes with the seed of the run it pairs with
     plain = [j for j in expand(_axes_cfg("study.control_twin=clm")) if j.kind == "probe"]
     assert {(j.seed, j.probe_seed) for j in plain if j.arm == "clm_twin"} == {(2, 0), (3, 1)}
+    both = [j for j in expand(_axes_cfg("study.control_twin=[mlm,clm]")) if j.kind == "pretrain"]
+    assert [(j.arm, j.seed) for j in both][4:] == [
+        ("mlm_twin", 2), ("mlm_twin", 3), ("clm_twin", 2), ("clm_twin", 3)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -203,7 +207,8 @@ def test_probe_seeds_and_a_twin_expand_as_two_axes():
         ("+study.seeds=[0,1]", "study.seeds was split in two"),
         ("study.probe_seeds=[]", "study.probe_seeds is empty"),
         ("study.probe_seeds=[1,1]", "study.probe_seeds=[1, 1] repeats a seed"),
-        ("study.control_twin=nsp", "study.control_twin='nsp' names no arm of the study"),
+        ("study.control_twin=nsp", "study.control_twin='nsp' is not valid"),
+        ("study.control_twin=[mlm,mlm]", "study.control_twin=['mlm', 'mlm'] is not valid"),
     ],
 )
 def test_bad_seed_axes_name_the_value(override, fragment):

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import content_hash
@@ -115,19 +115,27 @@ def seed_axes(cfg: DictConfig) -> tuple[list[int], list[int] | None]:
     return [int(v) for v in pretrain], ([int(v) for v in probe] if probe is not None else None)
 
 
-def twin_arm(cfg: DictConfig, arms: dict[str, list[str]]) -> str | None:
-    """The arm ``study.control_twin`` doubles (true: the first arm), or None."""
+def twin_arms(cfg: DictConfig, arms: dict[str, list[str]]) -> list[str]:
+    """The arms ``study.control_twin`` doubles: true = the first arm, a name or a list of
+    names = those, false / null = none."""
     twin = OmegaConf.select(cfg, "study.control_twin")
     if twin is None or twin is False:
-        return None
+        return []
     if twin is True:
-        return next(iter(arms))
-    if twin not in arms:
+        return [next(iter(arms))]
+    names = (
+        [twin] if isinstance(twin, str) else list(twin) if isinstance(twin, ListConfig) else None
+    )
+    if not names or any(n not in arms for n in names) or len(set(names)) < len(names):
         raise PretrainlabError(
-            f"study.control_twin={twin!r} names no arm of the study; expected true (the first "
-            f"arm), false, or one of {', '.join(arms)}."
+            f"study.control_twin={_shown(twin)!r} is not valid: expected true (the first arm), "
+            f"false, an arm of the study or a list of distinct arms, from {', '.join(arms)}."
         )
-    return str(twin)
+    return [str(n) for n in names]
+
+
+def _shown(value: Any) -> Any:
+    return OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
 
 
 def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]) -> list[Job]:
@@ -146,12 +154,12 @@ def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]
         *(f"budget.{k}={v}" for k, v in budget.items()),
         f"++logger.group={s.name}",
     ]
-    twin = twin_arm(cfg, arms)
     runs = [(arm, arm, seed, None) for arm in arms for seed in seeds]
-    # the twin: the same arm on fresh pretraining seeds, probed with the original's probe seeds
+    # a twin: the same arm on fresh pretraining seeds, probed with the original's probe seeds
     runs += [
-        (f"{twin}{TWIN_SUFFIX}", twin, max(seeds) + 1 + i, seed) for i, seed in enumerate(seeds)
-    ] if twin else []  # fmt: skip
+        (f"{twin}{TWIN_SUFFIX}", twin, max(seeds) + 1 + i, seed)
+        for twin in twin_arms(cfg, arms) for i, seed in enumerate(seeds)
+    ]  # fmt: skip
     jobs = []
     for name, arm, seed, twin_of_seed in runs:
         ov = [*common, *arms[arm], f"seed={seed}"]
