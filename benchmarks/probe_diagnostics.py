@@ -131,7 +131,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     checkpoints = {
         "checkpoint": load_checkpoint(args.run_dir),
-        "scratch": load_checkpoint("scratch", scratch_from=args.run_dir, seed=args.seed),
+        "scratch": load_checkpoint("scratch", scratch_from=args.run_dir),  # seeded like the run
     }
     print(
         f"{args.run_dir}: objective {checkpoints['checkpoint'].objective}; "
