@@ -136,9 +136,11 @@ def study(
             finally:
                 ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
                 _record_timing(study_dir, ran)
+    import pandas as pd
+
     from pretrainlab.study import report
-    from pretrainlab.study.stats import paired_comparisons, summarize
-    from pretrainlab.study.verdict import answer, twin_comparisons
+    from pretrainlab.study.stats import summarize
+    from pretrainlab.study.verdict import answer
 
     results, curves = load_study(study_dir)
     atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
@@ -161,9 +163,9 @@ def study(
     report.print_summary(summary)
     for sentence in sentences(checked) if checked is not None else []:
         print(f"[control] {sentence}", flush=True)
-    for paragraph in answer(
-        meta["question"], paired_comparisons(results), twin_comparisons(results)
-    ):
+    # the answer from the comparisons the report just wrote (not computed a second time)
+    read = {k: pd.read_csv(paths[k]) for k in ("comparisons", "twin_comparisons") if k in paths}
+    for paragraph in answer(meta["question"], read["comparisons"], read.get("twin_comparisons")):
         print(f"[answer] {paragraph}", flush=True)
     if cfg.study.get("wandb", True):
         _wandb_summary(cfg, study_dir, summary, paths)

@@ -327,7 +327,7 @@ def paired_comparisons(
     the Holm-adjusted p-value over all of them, ``significant`` whether it is below 0.05.
 
     Edge cases (decided): pairs with no common seed produce no row (so an arm's twin, on fresh
-    seeds, is outside the family: :func:`pretrainlab.study.inference.twin_comparisons`).
+    seeds, is outside the family: :func:`pretrainlab.study.verdict.twin_comparisons`).
     ``n_pairs == 1`` keeps a row with the single difference as ``mean_diff`` and NaN std,
     interval, t, p and d_z, so the report shows the comparison exists but cannot be tested. When
     all differences are equal (``std_diff == 0``, within 1e-12 relative) there is no variance to

@@ -44,8 +44,9 @@ def winners(summary: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> p
     Best = highest mean (lowest for loss/error metrics); equal means are broken by the canonical
     objective order. ``verdict`` comes from the corrected paired test of best against runner-up
     in ``comparisons`` (:func:`pretrainlab.study.stats.paired_comparisons`; without it every
-    verdict is ``"untested"``): ``"clear"`` when it is significant after Holm correction, ``"tied"`` when it is not, ``"unknown"`` when the test is
-    undefined (one pair, identical differences) and ``"only"`` when the cell has one objective.
+    verdict is ``"untested"``): ``"clear"`` when it is significant after Holm correction,
+    ``"tied"`` when it is not, ``"unknown"`` when the test is undefined (one pair, identical
+    differences) and ``"only"`` when the cell has one objective.
     ``margin`` = |best_mean - runner_up_mean|. Columns: :data:`WINNER_COLUMNS`.
     """
     rows = []
