@@ -353,12 +353,12 @@ def check_reproduce(cmd: DocCommand, argv: list[str], monkeypatch: pytest.Monkey
 
     seen = []
 
-    def dry_reproduce(run: Path, rtol: float, atol: float) -> list[dict]:
+    def dry_reproduce(run: Path, rtol: float, atol: float) -> tuple[list[dict], list[str]]:
         mod._flat(run)  # raises (exit 2) when run is not a finished run directory
         if not (run / "config.yaml").is_file():
             raise AssertionError(f"{run} has no config.yaml")
         seen.append((run, rtol, atol))
-        return []
+        return [], []
 
     monkeypatch.setattr(mod, "reproduce", dry_reproduce)
     outcome = run_in_process(argv)

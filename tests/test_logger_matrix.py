@@ -264,8 +264,9 @@ def test_reproduce_writes_no_logger_files(runs, probe_cfg, tmp_path, logger, kin
         probe(probe_cfg(runs["none"], TASK, *ONE_FIT, *_logger_args(logger)), run)
     before = _logs(run)
     assert before["wandb" if logger == "wandb" else "csv"]  # the original run logged
-    rows = reproduce(run, rtol=0.01, atol=1e-4)
+    rows, changes = reproduce(run, rtol=0.01, atol=1e-4)
     assert rows and all(r["ok"] for r in rows)
+    assert changes == []  # same machine, same packages: the recorded environments agree
     (out,) = (run / "reproduce").iterdir()
     assert (out / "reproduce.json").is_file()
     assert not [p for p in out.rglob("*") if p.name in ("wandb", "csv", "lightning_logs")]

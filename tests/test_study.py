@@ -165,8 +165,40 @@ def test_tiny_study_joblib_launcher(tmp_path, cache_dir):
 
 
 def test_reproduce_matches_within_tolerance(pretrained):
-    rows = reproduce(pretrained["mlm"], rtol=0.01, atol=1e-4)
-    assert rows and all(r["ok"] for r in rows)
+    rows, changes = reproduce(pretrained["mlm"], rtol=0.01, atol=1e-4)
+    assert rows and all(r["ok"] for r in rows) and changes == []
+
+
+def test_reproduce_names_a_machine_that_differs_from_the_original(pretrained, tmp_path, capsys):
+    """A run recorded on another CPU kernel set (here: run.json edited to say AVX2 and 3
+    threads) reproduces with a warning naming each difference, and reproduce.json keeps it."""
+    import shutil
+
+    from pretrainlab.io import atomic_write_json, read_json
+    from pretrainlab.study.reproduce import _main
+
+    run = tmp_path / "run"
+    shutil.copytree(pretrained["mlm"], run, ignore=shutil.ignore_patterns("reproduce"))
+    info = read_json(run / "run.json")
+    here = info["machine"]
+    info["machine"] = {**here, "cpu_capability": "AVX2-elsewhere", "torch_threads": 3}
+    atomic_write_json(run / "run.json", info)
+    assert _main([str(run)]) == 0  # the metrics still agree on this tiny run
+    err = capsys.readouterr().err
+    assert f"machine.cpu_capability: AVX2-elsewhere -> {here['cpu_capability']}" in err
+    assert f"machine.torch_threads: 3 -> {here['torch_threads']}" in err
+    (out,) = (run / "reproduce").iterdir()
+    assert len(read_json(out / "reproduce.json")["environment_changes"]) == 2
+
+
+def test_environment_changes_of_a_run_older_than_the_record():
+    from pretrainlab.study.reproduce import environment_changes
+
+    now = {"versions": {"torch": "2.13.0"}, "machine": {"cpu_capability": "AVX512"}}
+    assert environment_changes(now, now) == []
+    assert environment_changes({"versions": {"torch": "2.13.0"}}, now) == [
+        "machine.cpu_capability: not recorded -> AVX512"
+    ]
 
 
 def _axes_cfg(*extra: str):

@@ -223,3 +223,27 @@ def test_colours_are_consistent(full_report):
     assert objective_colors(["mlm"])["mlm"] == objective_colors(["clm", "mlm", "foo"])["mlm"]
     study, _, _ = full_report
     assert Path(study / "report.html").read_text().count("background:#7f7f7f") > 0
+
+
+def test_a_study_whose_every_probe_failed_reports_the_failures(tmp_path):
+    """Read back from run folders (not a hand-made frame): with no finished probe the results
+    still carry the outcome columns, and the report lists the error."""
+    from pretrainlab.io import atomic_write_json
+    from pretrainlab.study.collect import load_study
+    from pretrainlab.study.plan import Job
+
+    jobs = [
+        Job(0, "pretrain", "mlm", 0, [], "pretrain/mlm-s0-x"),
+        Job(1, "probe", "mlm", 0, [], "probe/mlm-s0/facts-x", "facts", "zeroshot", 0,
+            needs="pretrain/mlm-s0-x"),
+    ]  # fmt: skip
+    atomic_write_json(
+        tmp_path / "plan.json", {"study": "broken", "jobs": [j.to_dict() for j in jobs]}
+    )
+    (tmp_path / "probe/mlm-s0/facts-x").mkdir(parents=True)
+    atomic_write_json(tmp_path / "probe/mlm-s0/facts-x/error.json", {"error": "no hf/ here"})
+    results, curves = load_study(tmp_path)
+    assert list(results["status"]) == ["failed"] and results["test_score"].isna().all()
+    md = write_report(tmp_path, results, curves, {"name": "broken"})["report_md"].read_text()
+    assert "No successful probe runs" in md and "no hf/ here" in md
+    assert summarize(results).empty

@@ -61,10 +61,31 @@ def versions() -> dict[str, str]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """What can change floating-point results between machines that run the same config with
+    the same package versions: the CPU kernel set torch dispatches to (AVX2 and AVX512 kernels
+    sum in different orders), its intra-op thread count, and the GPU if one is used."""
+    import torch
+
+    out: dict[str, Any] = {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.machine(),
+    }
+    if torch.cuda.is_available():
+        out["cuda_device"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def environment() -> dict[str, Any]:
+    """``versions`` and ``machine``: the record :mod:`pretrainlab.study.reproduce` compares."""
+    return {"versions": versions(), "machine": machine()}
+
+
 def provenance() -> dict[str, Any]:
     return {
         "git_commit": git_commit(),
-        "versions": versions(),
+        **environment(),
         "host": platform.node(),
         "argv": redact_argv(sys.argv),  # a secret override is not kept (pretrainlab.redact)
         "cpu_count": os.cpu_count(),

@@ -37,6 +37,7 @@ from pretrainlab.probes.reference import references
 from pretrainlab.probes.tasks import make_inputs
 from pretrainlab.probes.tuning import probe_grid, tune
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
+from pretrainlab.run import environment
 
 MODES = ("linear", "finetune", ZEROSHOT)
 
@@ -191,6 +192,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "notes": [*task.notes, *_pooling_notes(cfg, ckpt, task, pooling)]
         + (zeroshot.notes if zeroshot else []),
         "wall_s": round(time.time() - t0, 2),
+        **environment(),  # versions and machine: what `pretrainlab reproduce` compares
     }
     atomic_write_json(run_dir / "result.json", result)
     _log_result(logger, result)

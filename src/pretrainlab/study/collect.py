@@ -90,8 +90,15 @@ def result_row(job: Job, study_dir: Path) -> dict:
     return row
 
 
+# A finished probe's outcome columns, present even when no probe finished (every one failed or
+# is missing), so such a study still reports its failures instead of failing the results contract.
+OUTCOME_COLUMNS = ("metric", "dev_score", "test_score", "pooling", "wall_s")
+
+
 def collect_results(jobs: list[Job], study_dir: Path) -> pd.DataFrame:
-    return pd.DataFrame([r for j in jobs if j.kind == "probe" for r in result_rows(j, study_dir)])
+    rows = [r for j in jobs if j.kind == "probe" for r in result_rows(j, study_dir)]
+    frame = pd.DataFrame(rows)
+    return frame.assign(**{c: float("nan") for c in OUTCOME_COLUMNS if c not in frame.columns})
 
 
 def collect_curves(jobs: list[Job], study_dir: Path) -> pd.DataFrame:

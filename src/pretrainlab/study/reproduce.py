@@ -1,5 +1,8 @@
 """``pretrainlab reproduce RUN_DIR``: re-run a pretraining or probe run from its saved config
-and report each metric beside the original; exit 1 when any differs beyond the tolerance."""
+and report each metric beside the original; exit 1 when any differs beyond the tolerance.
+Where the re-run's environment (package versions, CPU kernel set, threads, GPU) differs from
+the one the original recorded, it says so: a run is bit-identical only on the same kind of
+machine, and a difference beyond the tolerance may come from there, not from the config."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +44,26 @@ def compare(
     return rows
 
 
+def _environment(run: Path) -> dict[str, Any]:
+    """The environment a run recorded (:func:`pretrainlab.run.environment`): in run.json for
+    pretraining, in result.json for a probe; empty for a run older than the record."""
+    name = "metrics.json" if (run / "metrics.json").is_file() else "result.json"
+    data = read_json(run / ("run.json" if name == "metrics.json" else name))
+    return {group: data.get(group) or {} for group in ("versions", "machine")}
+
+
+def environment_changes(original: dict[str, Any], again: dict[str, Any]) -> list[str]:
+    """``group.key: before -> after`` for each recorded field whose value differs."""
+    changes = []
+    for group in ("versions", "machine"):
+        a, b = original.get(group) or {}, again.get(group) or {}
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                before, after = a.get(key, "not recorded"), b.get(key, "not recorded")
+                changes.append(f"{group}.{key}: {before} -> {after}")
+    return changes
+
+
 def _study_checkpoint(cfg: DictConfig, run: Path) -> None:
     """A probe run of a study that was copied or moved names its checkpoint by the old path:
     read the study-relative one from the plan of the study folder that holds ``run``."""
@@ -59,7 +83,9 @@ def _study_checkpoint(cfg: DictConfig, run: Path) -> None:
             return
 
 
-def reproduce(run: Path, rtol: float, atol: float) -> list[dict]:
+def reproduce(run: Path, rtol: float, atol: float) -> tuple[list[dict], list[str]]:
+    """The metric rows (original, reproduced, within tolerance) and the environment changes
+    between the original run and the re-run (:func:`environment_changes`)."""
     kind, original = _flat(run)
     if not (run / "config.yaml").is_file():
         raise PretrainlabError(f"{run} has no config.yaml: it cannot be re-run.")
@@ -78,8 +104,10 @@ def reproduce(run: Path, rtol: float, atol: float) -> list[dict]:
 
         probe(cfg, out)
     rows = compare(original, _flat(out)[1], rtol, atol)
-    atomic_write_json(out / "reproduce.json", {"rtol": rtol, "atol": atol, "rows": rows})
-    return rows
+    changes = environment_changes(_environment(run), _environment(out))
+    record = {"rtol": rtol, "atol": atol, "rows": rows, "environment_changes": changes}
+    atomic_write_json(out / "reproduce.json", record)
+    return rows, changes
 
 
 @user_errors
@@ -89,7 +117,7 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--rtol", type=float, default=0.01, help="relative tolerance (0.01)")
     parser.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (1e-4)")
     args = parser.parse_args(argv)
-    rows = reproduce(args.run_dir, args.rtol, args.atol)
+    rows, changes = reproduce(args.run_dir, args.rtol, args.atol)
     from rich.console import Console
     from rich.table import Table
 
@@ -105,6 +133,14 @@ def _main(argv: list[str]) -> int:
             "yes" if r["ok"] else "[red]NO[/red]",
         )
     Console().print(table)
+    if changes:
+        print(
+            "pretrainlab: reproduce: this machine differs from the original run's: "
+            + "; ".join(changes)
+            + ". Runs are bit-identical only in the same environment; a difference beyond "
+            "the tolerance may come from it rather than from the config.",
+            file=sys.stderr,
+        )
     bad = [r["metric"] for r in rows if not r["ok"]]
     if bad:
         print(

@@ -26,6 +26,7 @@ from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import provenance
 from pretrainlab.study.collect import compute_by_arm, load_study, pretrain_failures
 from pretrainlab.study.controls import evaluate, parse_controls, sentences
+from pretrainlab.study.extend import extend_runs
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
 
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
@@ -125,6 +126,9 @@ def study(
     threads = _threads_per_job(launcher)
     launcher_overrides = [*launcher_overrides, *_local_batches(launcher, threads)]
     ran: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if source := cfg.study.get("extend_from"):
+        copied = extend_runs(jobs, study_dir, Path(str(source)))
+        print(f"[study] extend: {copied} pretraining runs resume from {source}", flush=True)
     for phase in ("pretrain", "probe"):
         todo = [j for j in jobs if j.kind == phase and not is_done(j, study_dir)]
         done = sum(j.kind == phase for j in jobs) - len(todo)
@@ -155,6 +159,7 @@ def study(
         "job_phases": _timing_summary(study_dir),
         "git_commit": provenance()["git_commit"],
         "pretraining_compute": compute_by_arm(jobs, study_dir),
+        **({"extended_from": str(source)} if source else {}),  # pretrain wall: the increment
         "pretraining_failures": pretrain_failures(jobs, study_dir),
     }
     checked = evaluate(controls, results) if controls else None
