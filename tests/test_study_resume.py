@@ -118,7 +118,7 @@ def test_moved_study_is_recognised_as_finished(finished, cache_dir, tmp_path):
         probe_run = moved / results.run_dir[results.objective == "mlm"].iloc[0]
         scratch_run = moved / results.run_dir[results.objective == "scratch"].iloc[0]
         for run in (probe_run, scratch_run):  # their config.yaml names the old checkpoint
-            rows = reproduce(run, rtol=0.01, atol=1e-4)
-            assert rows and all(r["ok"] for r in rows)
+            rows, changes = reproduce(run, rtol=0.01, atol=1e-4)
+            assert rows and all(r["ok"] for r in rows) and changes == []
     finally:
         hidden.rename(finished)

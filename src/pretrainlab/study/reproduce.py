@@ -1,6 +1,7 @@
 """``pretrainlab reproduce RUN_DIR``: re-run a pretraining or probe run from its saved config
 and report each metric beside the original; exit 1 when any differs beyond the tolerance.
-Where the re-run's environment (package versions, CPU kernel set, threads, GPU) differs from
+The re-run uses the thread count the original recorded unless its config sets one. Where the
+re-run's environment (package versions, CPU kernel set, threads, GPU) differs from
 the one the original recorded, it says so: a run is bit-identical only on the same kind of
 machine, and a difference beyond the tolerance may come from there, not from the config."""
 
@@ -93,6 +94,9 @@ def reproduce(run: Path, rtol: float, atol: float) -> tuple[list[dict], list[str
     if kind == "probe":
         _study_checkpoint(cfg, run)
     cfg.logger = {}  # the re-run is a check, not a new logged run
+    recorded = _environment(run)["machine"].get("torch_threads")
+    if not cfg.get("threads") and recorded:  # CPU sums depend on the thread count: the same
+        cfg.threads = recorded
     out = run / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True)
     if kind == "pretrain":
