@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -318,12 +319,12 @@ def _plot_scores(
         ax.set_title(task, fontsize=11)
         ax.set_ylim(*_axis_limits(core, cis, room_below=0.2))
         _style(ax)
-    fig.suptitle(
-        "Probe test scores at the largest label budget\n"
+    key = (
         "bars: mean over pretraining seeds, whiskers: 95% CI, dots: seeds, lines: chance and "
-        "bag of words on the same labels (y-axis zoomed)",
-        fontsize=11.5,
-    )
+        "bag of words on the same labels (y-axis zoomed)"
+    )  # wrapped to the figure: a figure of one or two panels is narrower than the key
+    fill = textwrap.fill(key, width=max(40, int(fig.get_figwidth() * 10)))
+    fig.suptitle(f"Probe test scores at the largest label budget\n{fill}", fontsize=11.5)
     _legend(fig, objs, colors)
     return _png(fig)
 
