@@ -48,8 +48,7 @@ def compare(
 def _environment(run: Path) -> dict[str, Any]:
     """The environment a run recorded (:func:`pretrainlab.run.environment`): in run.json for
     pretraining, in result.json for a probe; empty for a run older than the record."""
-    name = "metrics.json" if (run / "metrics.json").is_file() else "result.json"
-    data = read_json(run / ("run.json" if name == "metrics.json" else name))
+    data = read_json(run / ("run.json" if (run / "metrics.json").is_file() else "result.json"))
     return {group: data.get(group) or {} for group in ("versions", "machine")}
 
 
@@ -94,7 +93,8 @@ def reproduce(run: Path, rtol: float, atol: float) -> tuple[list[dict], list[str
     if kind == "probe":
         _study_checkpoint(cfg, run)
     cfg.logger = {}  # the re-run is a check, not a new logged run
-    recorded = _environment(run)["machine"].get("torch_threads")
+    before = _environment(run)
+    recorded = before["machine"].get("torch_threads")
     if not cfg.get("threads") and recorded:  # CPU sums depend on the thread count: the same
         cfg.threads = recorded
     out = run / "reproduce" / time.strftime("%Y%m%d-%H%M%S")
@@ -108,7 +108,7 @@ def reproduce(run: Path, rtol: float, atol: float) -> tuple[list[dict], list[str
 
         probe(cfg, out)
     rows = compare(original, _flat(out)[1], rtol, atol)
-    changes = environment_changes(_environment(run), _environment(out))
+    changes = environment_changes(before, _environment(out))
     record = {"rtol": rtol, "atol": atol, "rows": rows, "environment_changes": changes}
     atomic_write_json(out / "reproduce.json", record)
     return rows, changes
