@@ -112,6 +112,7 @@ PRETRAIN_KNOBS = (
     Knob("optim.weight_decay", float, 0, 1, open_high=True),
     Knob("optim.eps", float, 0, 1, open_low=True, open_high=True),
     Knob("optim.warmup_steps", int, 0),
+    Knob("optim.decay_fraction", float, 0, 1, open_low=True, open_high=True),
     Knob("encoder.layers", int, 1, 1024),
     Knob("encoder.hidden", int, 1, 1 << 16),
     Knob("encoder.heads", int, 1, 1024),

@@ -88,11 +88,14 @@ class LastCheckpoint(Checkpoint):
         if self._due is not None:  # the validation we waited for did not run
             self._save(trainer)
         step = trainer.global_step
-        if step % self.every == 0:
+        if self.due_at(step):
             if _validates_after(trainer):
                 self._due = step
             else:
                 self._save(trainer)
+
+    def due_at(self, step: int) -> bool:
+        return step % self.every == 0
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if self._due is not None and not trainer.sanity_checking and trainer.state.fn == "fit":
@@ -100,6 +103,22 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._save(trainer)
+
+
+class DecayStartCheckpoint(LastCheckpoint):
+    """``checkpoints/decay_start.ckpt`` once, at the first decaying step of a ``wsd`` run: the
+    state a run of a larger budget branches from (study/budgets.py). Like ``last.ckpt`` it waits
+    for a validation due right after that step, so a branch's history misses no row."""
+
+    def __init__(self, path: Path, step: int):
+        super().__init__(path, every=step)
+
+    def due_at(self, step: int) -> bool:
+        return step == self.every
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self._due is not None:
+            self._save(trainer)
 
 
 def _validates_after(trainer: pl.Trainer) -> bool:

@@ -31,6 +31,7 @@ from pretrainlab.errors import PretrainlabError
 from pretrainlab.faults import (
     PREEMPTED_EXIT,
     AtomicCheckpointIO,
+    DecayStartCheckpoint,
     FiniteLoss,
     LastCheckpoint,
     Preemption,
@@ -40,11 +41,13 @@ from pretrainlab.faults import (
     preflight_output_dir,
 )
 from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from pretrainlab.objectives.base import decay_start
 from pretrainlab.perf import tune_allocator
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import RunRecord
 
 LAST_CKPT = "checkpoints/last.ckpt"
+DECAY_CKPT = "checkpoints/decay_start.ckpt"  # a wsd run's state before it decays
 NSP_HEAD_FILE = "nsp_head.safetensors"
 
 
@@ -213,6 +216,9 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         preemption,
         LastCheckpoint(last, cfg.checkpoint_every),
     ]
+    if parts.optim.schedule == "wsd":
+        start = decay_start(parts.optim, cfg.trainer.max_steps)
+        callbacks.append(DecayStartCheckpoint(run_dir / DECAY_CKPT, start))
     trainer = build(
         cfg.trainer,
         logger=_logger(cfg, run_dir, f"{objective.name}-s{cfg.seed}", record),

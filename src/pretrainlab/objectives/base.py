@@ -22,7 +22,7 @@ from pretrainlab.errors import PretrainlabError
 from pretrainlab.models.encoder import EncoderSpec
 from pretrainlab.objectives.scoring import CandidateScorer
 
-SCHEDULES = ("linear", "cosine", "constant")
+SCHEDULES = ("linear", "cosine", "constant", "wsd")
 
 
 @dataclass(kw_only=True)
@@ -33,6 +33,7 @@ class OptimSpec:
     eps: float = 1e-6
     warmup_steps: int = 50
     schedule: str = "linear"
+    decay_fraction: float = 0.2  # wsd: the last share of the steps, decayed linearly to 0
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -49,6 +50,11 @@ class OptimSpec:
                 "an integer >= 0",
             ),
             ("schedule", self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+            (
+                "decay_fraction",
+                isinstance(self.decay_fraction, (int, float)) and 0 < self.decay_fraction < 1,
+                "a number in (0, 1), the share of a wsd run's steps that decays",
+            ),
             (
                 "betas",
                 len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
@@ -100,7 +106,7 @@ class PretrainObjective(pl.LightningModule):
             {
                 "objective": self.name,
                 "encoder": encoder.to_dict(),
-                "optim": asdict(optim),
+                "optim": _optim_hparams(optim),
                 "vocab_size": vocab_size,
                 "seed": seed,
                 **self.objective_hparams(),
@@ -243,12 +249,33 @@ class PretrainObjective(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def _optim_hparams(optim: OptimSpec) -> dict[str, Any]:
+    """The optimizer's hyperparameters as a checkpoint records them; ``decay_fraction`` only
+    under ``wsd``, the one schedule it changes (checkpoints from before it existed resume)."""
+    out = asdict(optim)
+    if optim.schedule != "wsd":
+        out.pop("decay_fraction")
+    return out
+
+
+def decay_start(spec: OptimSpec, total: int) -> int:
+    """The first step of a ``wsd`` (warmup-stable-decay) run's decay: the last
+    ``decay_fraction`` of ``total`` steps (at least one) decay linearly to 0. Before it the rate
+    is the constant schedule's, so a longer budget's run can branch from this step of a shorter
+    one (Hägele et al. 2024; the study's budget axis, study/budgets.py)."""
+    warmup = min(spec.warmup_steps, total)
+    return max(warmup, total - max(1, round(spec.decay_fraction * total)))
+
+
 def _schedule(spec: OptimSpec, total: int):
     warmup = min(spec.warmup_steps, total)
+    start = decay_start(spec, total)
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
+        if spec.schedule == "wsd":
+            return 1.0 if step < start else (total - step) / max(1, total - start)
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
         if spec.schedule == "linear":
             return 1.0 - progress

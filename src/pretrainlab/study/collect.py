@@ -9,12 +9,13 @@ a task of its own; the job's own row has an empty ``subset``."""
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import pandas as pd
 
 from pretrainlab.io import read_json
-from pretrainlab.study.plan import Job, checkpoint_ready
+from pretrainlab.study.plan import SCRATCH, Job, checkpoint_ready
 
 
 def subset_rows(row: dict, result: dict) -> list[dict]:
@@ -52,6 +53,20 @@ def result_rows(job: Job, study_dir: Path) -> list[dict]:
     return [row, *subset_rows(row, read_json(job.path(study_dir) / "result.json"))]
 
 
+@functools.cache
+def _tokens_of(run_json: Path, mtime: float) -> float:
+    return float((read_json(run_json).get("compute") or {}).get("tokens", float("nan")))
+
+
+def _tokens(run_dir: Path | None) -> float:
+    """Tokens the pretraining run a probe reads was declared to see (run.json ``compute``);
+    read once per run (every probe of a checkpoint shares it)."""
+    path = run_dir / "run.json" if run_dir else None
+    if path is None or not path.is_file():
+        return float("nan")
+    return _tokens_of(path, path.stat().st_mtime)
+
+
 def result_row(job: Job, study_dir: Path) -> dict:
     run = job.path(study_dir)
     row = {
@@ -66,6 +81,7 @@ def result_row(job: Job, study_dir: Path) -> dict:
         "subset": "",
         "status": "missing",
         "error": "",
+        "pretrain_tokens": 0.0 if job.arm == SCRATCH else _tokens(job.needs_path(study_dir)),
     }
     if (run / "result.json").is_file():
         r = read_json(run / "result.json")

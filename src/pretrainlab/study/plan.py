@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import content_hash
 from pretrainlab.redact import redact_argv
+from pretrainlab.study.budgets import axis_arm, budget_axis, slug
 
 SCRATCH = "scratch"
 TWIN_SUFFIX = "_twin"  # study.control_twin: the negative-control copy of an arm
@@ -140,32 +141,44 @@ def _shown(value: Any) -> Any:
 
 def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]) -> list[Job]:
     s = cfg.study
+    axis = budget_axis(cfg)
     budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
     steps = [o for o in s.pretrain_overrides if o.startswith("trainer.max_steps=")]
     if budget and steps:
         kind, value = next(iter(budget.items()))
+        shown = f"{value:g}" if isinstance(value, (int, float)) else _shown(value)
         raise PretrainlabError(
-            f"study.pretrain_overrides sets {steps[0]} while study.budget.{kind}={value:g} "
+            f"study.pretrain_overrides sets {steps[0]} while study.budget.{kind}={shown} "
             f"decides every arm's steps: set study.budget.{kind}=null to train for max_steps, "
             "or drop the override to keep the budget."
         )
-    common = [
-        *s.pretrain_overrides,
-        *(f"budget.{k}={v}" for k, v in budget.items()),
-        f"++logger.group={s.name}",
-    ]
+    common = [*s.pretrain_overrides, f"++logger.group={s.name}"]
+    # (budget index, budget override): one per value of the axis, or the single budget
+    budgets = (
+        [(i, f"budget.{axis.kind}={v}") for i, v in enumerate(axis.values)]
+        if axis
+        else [(0, f"budget.{k}={v}") for k, v in budget.items()] or [(0, None)]
+    )
     runs = [(arm, arm, seed, None) for arm in arms for seed in seeds]
     # a twin: the same arm on fresh pretraining seeds, probed with the original's probe seeds
     runs += [
         (f"{twin}{TWIN_SUFFIX}", twin, max(seeds) + 1 + i, seed)
         for twin in twin_arms(cfg, arms) for i, seed in enumerate(seeds)
     ]  # fmt: skip
-    jobs = []
+    jobs: list[Job] = []
     for name, arm, seed, twin_of_seed in runs:
-        ov = [*common, *arms[arm], f"seed={seed}"]
-        run = f"pretrain/{name}-s{seed}-{_run_hash(ov)}"
-        meta = {"twin_of": arm, "pairs_with_seed": twin_of_seed} if twin_of_seed is not None else {}
-        jobs.append(Job(len(jobs), "pretrain", name, seed, ov, run, meta=meta))
+        below = None  # the run of this arm x seed at the budget below: a branch's source
+        for index, given in budgets:
+            ov = [*common[:-1], *([given] if given else []), common[-1], *arms[arm], f"seed={seed}"]
+            meta: dict[str, Any] = {}
+            if twin_of_seed is not None:
+                meta.update(twin_of=arm, pairs_with_seed=twin_of_seed)
+            if axis:
+                name = axis_arm(arm, axis.values[index])
+                meta.update(budget_index=index, branch_of=below)
+            run = f"pretrain/{slug(name)}-s{seed}-{_run_hash(ov)}"
+            jobs.append(Job(len(jobs), "pretrain", name, seed, ov, run, meta=meta))
+            below = run
     return jobs
 
 
@@ -176,9 +189,18 @@ def expand(cfg: DictConfig) -> list[Job]:
     tasks = _list(cfg, "study.tasks")
     modes, budgets = _list(cfg, "study.modes"), _list(cfg, "study.budgets")
     modes_of = task_modes(cfg, tasks, modes)
+    axis = budget_axis(cfg)
+    if axis and (twin_arms(cfg, arms) or s.get("extend_from")):
+        raise PretrainlabError(
+            f"study.budget.{axis.kind} is a list (a budget axis), which does not combine with "
+            f"{'study.control_twin' if twin_arms(cfg, arms) else 'study.extend_from'}: run "
+            "the twin or the extension at one budget, or drop it to sweep the budgets."
+        )
     jobs = _pretrain_jobs(cfg, arms, seeds)
     common_probe = [*s.probe_overrides, f"++logger.group={s.name}"]
     baseline_from = s.get("baseline_from") or next(iter(arms))
+    if axis:  # scratch borrows tokenizer and shape, the same at every budget: the first's
+        baseline_from = axis_arm(baseline_from, axis.values[0])
     sources = {(j.arm, j.seed): j for j in jobs}
     probed = [(j.arm, j.seed, j) for j in jobs]
     if s.get("baseline"):
@@ -202,7 +224,7 @@ def expand(cfg: DictConfig) -> list[Job]:
                         f"seed={probe_seed}",
                     ]
                     tag = f"-p{probe_seed}" if probe_seeds else ""
-                    run = f"probe/{arm}-s{seed}{tag}/{task}-{mode}-n{budget}-{_run_hash(ov)}"
+                    run = f"probe/{slug(arm)}-s{seed}{tag}/{task}-{mode}-n{budget}-{_run_hash(ov)}"
                     job = Job(len(jobs), "probe", arm, seed, ov, run, task, mode, budget,
                               source.run_dir, dict(source.meta), probe_seed)  # fmt: skip
                     jobs.append(job)

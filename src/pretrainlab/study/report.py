@@ -21,9 +21,12 @@ import pandas as pd
 
 from pretrainlab.io import atomic_write_bytes, atomic_write_text
 from pretrainlab.study import controls as ctl
+from pretrainlab.study import curve as cv
 from pretrainlab.study import stats as st
 from pretrainlab.study import verdict as vd
+from pretrainlab.study.budgets import split_arm
 from pretrainlab.study.plots import (
+    _FIXED_COLORS,
     PLOT_FILES,
     _largest_budget,
     _study_colors,
@@ -299,6 +302,16 @@ def _mdl_section(doc: Doc, results: pd.DataFrame, colors: dict[str, str]) -> Non
 # ============================================================================ public API
 
 
+def _base_colors(curve: pd.DataFrame, colors: dict[str, str]) -> dict[str, str]:
+    """An objective's colour on the budget curve: that of its first budget's arm."""
+    out = {}
+    for name, color in colors.items():
+        base = split_arm(name)[0]
+        if base in set(curve["objective"]) and base not in out:
+            out[base] = _FIXED_COLORS.get(base, color)
+    return out
+
+
 def write_report(
     study_dir: Path,
     results: pd.DataFrame,
@@ -330,8 +343,19 @@ def write_report(
     title = str(meta.get("name") or meta.get("study") or study_dir.name or "study")
     title = f"Study report: {title}"
     doc = _build_doc(title, results, meta, summary, comparisons, plots, colors, controls, twins)
-
     paths: dict[str, Path] = {}
+    curve = cv.budget_curve(results, comparisons)
+    if not curve.empty:  # a budget axis: its section goes before the study's overview
+        cross = cv.crossovers(curve)
+        png = cv.plot_curve(curve, {**colors, **_base_colors(curve, colors)})
+        at = next(i for i, b in enumerate(doc.blocks) if b.kind == "h2" and b.text == "Study")
+        doc.blocks[at:at] = cv.section(curve, cross, png).blocks
+        for key, frame in (("budget_curve", curve), ("crossovers", cross)):
+            paths[key] = study_dir / f"{key}.csv"
+            atomic_write_text(paths[key], frame.to_csv(index=False))
+        if png is not None:
+            paths["plot_budget_curve"] = study_dir / "plots" / "budget_curve.png"
+            atomic_write_bytes(paths["plot_budget_curve"], png)
     plot_dir = study_dir / "plots"
     for key, fname in PLOT_FILES.items():
         path = plot_dir / fname

@@ -24,6 +24,13 @@ from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import provenance
+from pretrainlab.study.budgets import (
+    branch_runs,
+    budget_axis,
+    check_steps,
+    controls_at_top,
+    waves,
+)
 from pretrainlab.study.collect import compute_by_arm, load_study, pretrain_failures
 from pretrainlab.study.controls import evaluate, parse_controls, sentences
 from pretrainlab.study.extend import extend_runs
@@ -114,8 +121,11 @@ def study(
     t0 = time.time()
     listed = cfg.study.get("controls")
     controls = parse_controls(OmegaConf.to_container(listed) if listed else [])
+    controls = controls_at_top(controls, budget_axis(cfg))
     study_dir.mkdir(parents=True, exist_ok=True)
     jobs = expand(cfg)
+    if budget_axis(cfg):
+        check_steps(jobs)
     plan = study_dir / "plan.json"
     # secrets redacted (pretrainlab.redact): the jobs read their overrides from the plan, so a
     # secret override reaches them as <redacted> (no pretrainlab code reads one; credentials
@@ -135,8 +145,14 @@ def study(
         print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
         if todo:
             start = time.time()
-            try:
-                launch(todo, plan, study_dir, launcher_overrides, threads)
+            try:  # pretraining in waves, smallest budget first: a wave branches from the last
+                for wave in waves(todo) if phase == "pretrain" else [todo]:
+                    if branched := branch_runs(wave, study_dir):
+                        print(
+                            f"[study] budgets: {branched} runs branch from the budget below",
+                            flush=True,
+                        )
+                    launch(wave, plan, study_dir, launcher_overrides, threads)
             finally:
                 ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
                 _record_timing(study_dir, ran)

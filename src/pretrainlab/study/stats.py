@@ -28,6 +28,7 @@ from scipy import stats as sps
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.study import inference as inf
+from pretrainlab.study.budgets import split_arm
 
 REQUIRED_COLUMNS = (
     "objective",
@@ -81,6 +82,7 @@ COMPARISON_COLUMNS = [
     "mde",
     "p_holm",
     "significant",
+    "pretrain_budget",  # a budget axis's budget of the arms compared (study/budgets.py)
 ]
 
 _LOWER_BETTER_HINTS = (
@@ -92,11 +94,19 @@ _LOWER_BETTER_HINTS = (
 
 
 def objective_order(objectives: Iterable[str]) -> list[str]:
-    """Canonical display order: mlm, clm, nsp, mlm_nsp, other objectives A-Z, ``scratch`` last."""
+    """Canonical display order: mlm, clm, nsp, mlm_nsp, other objectives A-Z, ``scratch`` last;
+    an arm of a budget axis (``mlm@5e+13``) beside its objective, smallest budget first."""
     uniq = {str(o) for o in objectives if not _isna(o)}
-    known = [o for o in KNOWN_OBJECTIVES if o in uniq]
-    other = sorted(uniq - set(KNOWN_OBJECTIVES) - {BASELINE})
-    return known + other + ([BASELINE] if BASELINE in uniq else [])
+    bases = {split_arm(o)[0] for o in uniq}
+    known = [o for o in KNOWN_OBJECTIVES if o in bases]
+    order = known + sorted(bases - set(KNOWN_OBJECTIVES) - {BASELINE}) + [BASELINE]
+    rank = {b: i for i, b in enumerate(order)}
+
+    def key(name: str) -> tuple[int, float]:
+        base, budget = split_arm(name)
+        return rank[base], -1.0 if budget is None else budget
+
+    return sorted(uniq, key=key)
 
 
 def mode_order(modes: Iterable[str]) -> list[str]:
@@ -272,6 +282,12 @@ def _probe_runs(results: pd.DataFrame, score: str) -> dict[tuple, pd.DataFrame]:
     return {k: g for k, g in means.groupby([*GROUP_KEYS, "objective"], sort=False, dropna=False)}
 
 
+def _same_budget(a: str, b: str) -> bool:
+    """Two arms a study compares: at the same budget of its axis, or one without (scratch)."""
+    ba, bb = split_arm(a)[1], split_arm(b)[1]
+    return ba is None or bb is None or ba == bb
+
+
 def _paired_row(a: pd.Series, b: pd.Series, confidence: float) -> dict:
     """Statistics of a - b over the seeds present in both (index = pretrain_seed)."""
     common = a.index.intersection(b.index)
@@ -342,8 +358,8 @@ def paired_comparisons(
         }
         metric = "/".join(sorted(set("/".join(cell["metric"]).split("/"))))
         objs = objective_order(series)
-        if baseline is None:
-            pairs = list(itertools.combinations(objs, 2))
+        if baseline is None:  # arms of a budget axis meet only at their own budget
+            pairs = [p for p in itertools.combinations(objs, 2) if _same_budget(*p)]
         elif baseline in series:
             pairs = [(o, baseline) for o in objs if o != baseline]
         else:
@@ -359,6 +375,7 @@ def paired_comparisons(
                     "objective_a": a,
                     "objective_b": b,
                     **row,
+                    "pretrain_budget": split_arm(a)[1],
                 }
             )
     out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
