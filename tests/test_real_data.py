@@ -142,6 +142,18 @@ def test_iter_wikitext_documents_and_headings(tmp_path):
     ]
 
 
+def test_text_files_mix_a_wikitext_release_file_with_json_lines(tmp_path):
+    wiki = write(tmp_path / "wiki.train.tokens", WIKITEXT)
+    reviews = write(tmp_path / "unsup.jsonl", json.dumps({"text": "Good film. Saw it twice."}))
+    docs = list(iter_text_files([str(wiki), str(reviews)]))
+    assert [d["doc_id"] for d in docs] == [
+        "wiki.train.tokens:First Article", "wiki.train.tokens:Second Article",
+        "wiki.train.tokens:First Article (2)", "unsup.jsonl:1",
+    ]  # fmt: skip
+    assert docs[1]["sentences"] == ["Beta is second ."]  # articles, headings dropped
+    assert docs[-1]["sentences"] == ["Good film.", "Saw it twice."]
+
+
 def test_iter_wikitext_raw_file_and_split_names(tmp_path):
     write(tmp_path / "wiki.test.raw", " \n = T = \n \n Some text. More text.\n")
     write(tmp_path / "wiki.train.tokens", " \n = U = \n \n Train text .\n")

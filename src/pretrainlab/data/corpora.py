@@ -257,7 +257,8 @@ def iter_wikitext(path: str, split: str) -> Iterator[dict]:
 # --------------------------------------------------------------------------------------------
 # Generic text files
 # --------------------------------------------------------------------------------------------
-_TEXT_SUFFIXES = (".txt", ".jsonl", ".parquet")
+_WIKITEXT_SUFFIXES = (".tokens", ".raw")  # a WikiText release file: one document an article
+_TEXT_SUFFIXES = (".txt", ".jsonl", ".parquet", *_WIKITEXT_SUFFIXES)
 
 
 def _expand_paths(paths: list[str] | str) -> list[str]:
@@ -445,7 +446,9 @@ def _readable(file: str, docs: Iterator[dict]) -> Iterator[dict]:
 def iter_text_files(
     paths: list[str] | str, doc_boundary: str = "blank_line", text_field: str = "text"
 ) -> Iterator[dict]:
-    """Documents from ``.txt``, ``.jsonl`` and ``.parquet`` files, given as paths or globs.
+    """Documents from ``.txt``, ``.jsonl``, ``.parquet`` and WikiText release files
+    (``wiki.*.tokens`` / ``.raw``, one document an article: :func:`iter_wikitext`), given as
+    paths or globs, so one corpus can mix them.
 
     Globs are expanded and sorted; a glob matching nothing is an error. ``doc_boundary``
     applies to ``.txt``: ``"blank_line"`` (blank lines separate documents), ``"line"`` (one
@@ -463,6 +466,9 @@ def iter_text_files(
             docs = _iter_txt(file, mode, pattern)
         elif file.endswith(".jsonl"):
             docs = _iter_jsonl(file, text_field)
+        elif file.endswith(_WIKITEXT_SUFFIXES):
+            name = Path(file).name
+            docs = ({**d, "doc_id": f"{name}:{d['doc_id']}"} for d in iter_wikitext(file, "train"))
         else:
             docs = _iter_parquet(file, text_field)
         for doc in _readable(file, docs):
