@@ -149,3 +149,16 @@ def test_bad_budget_axes_are_one_paragraph_before_any_run(
     with pytest.raises(PretrainlabError, match=fragment):
         study(cfg, tmp_path, [], {})
     assert not (tmp_path / "pretrain").exists()
+
+
+def test_the_in_domain_experiment_plans_its_budget_axis():
+    """``experiment=sentiment_indomain``: 2 objectives x 3 seeds x 4 budgets, steps doubling,
+    every branch past the warmup (checked before any run, without the data)."""
+    from pretrainlab.study.budgets import check_steps
+
+    cfg = compose_config("study", ["experiment=sentiment_indomain", "study.name=si"])
+    jobs = expand(cfg)
+    assert sum(j.kind == "pretrain" for j in jobs) == 24
+    steps = check_steps(jobs)
+    assert [steps[f"mlm@{b:g}"] for b in (5e12, 1e13, 2e13, 4e13)] == [327, 654, 1309, 2617]
+    assert [steps[f"clm@{b:g}"] for b in (5e12, 1e13, 2e13, 4e13)] == [133, 266, 533, 1066]

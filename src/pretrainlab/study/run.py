@@ -23,7 +23,7 @@ from pretrainlab.cli import CONF_DIR, user_errors
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
-from pretrainlab.run import provenance
+from pretrainlab.run import git_commit
 from pretrainlab.study.budgets import (
     branch_runs,
     budget_axis,
@@ -173,7 +173,7 @@ def study(
         "baseline": "scratch" if cfg.study.get("baseline") else None,
         "wall_time_s": round(time.time() - t0, 1),
         "job_phases": _timing_summary(study_dir),
-        "git_commit": provenance()["git_commit"],
+        "git_commit": git_commit(),
         "pretraining_compute": compute_by_arm(jobs, study_dir),
         **({"extended_from": str(source)} if source else {}),  # pretrain wall: the increment
         "pretraining_failures": pretrain_failures(jobs, study_dir),
