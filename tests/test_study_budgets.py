@@ -162,3 +162,19 @@ def test_the_in_domain_experiment_plans_its_budget_axis():
     steps = check_steps(jobs)
     assert [steps[f"mlm@{b:g}"] for b in (5e12, 1e13, 2e13, 4e13)] == [327, 654, 1309, 2617]
     assert [steps[f"clm@{b:g}"] for b in (5e12, 1e13, 2e13, 4e13)] == [133, 266, 533, 1066]
+
+
+def test_more_than_one_pass_is_refused_without_allow_repeats(tmp_path, cache_dir):
+    """A budget axis sets data.allow_repeats=false (unless study.allow_repeats=true): a run
+    that would see its corpus twice stops before training, naming the passes."""
+    from pretrainlab.pretrain import pretrain
+
+    one = ("study.objectives=[mlm]", "study.pretrain_seeds=[0]")
+    (job,) = [j for j in expand(_cfg(tmp_path, cache_dir, [2000], *one)) if j.kind == "pretrain"]
+    assert "data.allow_repeats=false" in job.overrides
+    with pytest.raises(PretrainlabError, match=r"pass over the corpus's [\d,]+ training tokens"):
+        pretrain(compose_config("pretrain", job.overrides), tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    allowed = _cfg(tmp_path, cache_dir, [2000], *one, "study.allow_repeats=true")
+    (job,) = [j for j in expand(allowed) if j.kind == "pretrain"]
+    assert "data.allow_repeats=true" in job.overrides

@@ -168,6 +168,7 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         )
         return done
     data, objective = prepare_run(cfg, parts)
+    _check_repeats(cfg, parts, data.stats.get("train_examples"))
     if cfg.get(
         "compile"
     ):  # compile the encoder's forward; weights and state_dict keys stay as they are
@@ -276,6 +277,21 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def _check_repeats(cfg: DictConfig, parts: PretrainParts, blocks: int | None) -> None:
+    """``data.allow_repeats=false``: a run that would pass over its training data more than
+    once is an error before training (a streaming corpus has no block count: not checked)."""
+    if cfg.data.get("allow_repeats", True) or not blocks:
+        return
+    epochs = cfg.trainer.max_steps * parts.tokens_per_step / (blocks * parts.seq_len)
+    if epochs > 1:
+        raise PretrainlabError(
+            f"{cfg.trainer.max_steps} steps of {parts.tokens_per_step} tokens would pass over "
+            f"the corpus's {blocks * parts.seq_len:,} training tokens {epochs:.2f} times, and "
+            "data.allow_repeats=false (a study's budget axis sets it unless "
+            "study.allow_repeats=true): lower the budget, use a larger corpus, or allow repeats."
+        )
 
 
 def _probe_after(task: str, run_dir: Path) -> dict[str, float]:

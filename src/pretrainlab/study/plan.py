@@ -153,6 +153,8 @@ def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]
             "or drop the override to keep the budget."
         )
     common = [*s.pretrain_overrides, f"++logger.group={s.name}"]
+    if axis and not any(o.startswith("data.allow_repeats=") for o in s.pretrain_overrides):
+        common.insert(-1, f"data.allow_repeats={str(bool(s.get('allow_repeats'))).lower()}")
     # (budget index, budget override): one per value of the axis, or the single budget
     budgets = (
         [(i, f"budget.{axis.kind}={v}") for i, v in enumerate(axis.values)]
