@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -121,3 +122,30 @@ class RunRecord:
             finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
             wall_s=round(time.time() - self.t0, 2),
         )
+
+
+def copy_run(
+    origin: Path,
+    target: Path,
+    ignore: tuple[str, ...],
+    checkpoint: Path | None = None,
+    drop: tuple[str, ...] = (),
+    **record: str,
+) -> None:
+    """Start ``target`` as a copy of the run folder ``origin`` (less ``ignore``), whose
+    ``run.json`` loses ``drop`` and gains ``record``, and, given ``checkpoint``, resumes from it
+    (copied as ``last.ckpt``). Copied beside, then renamed: a killed copy leaves no half run."""
+    from pretrainlab.pretrain import LAST_CKPT
+
+    part = target.with_name(f"{target.name}.{record['status']}")
+    shutil.rmtree(part, ignore_errors=True)
+    shutil.copytree(origin, part, ignore=shutil.ignore_patterns(*ignore))
+    if checkpoint is not None:
+        (part / LAST_CKPT).parent.mkdir(exist_ok=True)
+        shutil.copy2(checkpoint, part / LAST_CKPT)
+    run = read_json(part / "run.json")
+    for key in drop:
+        run.pop(key, None)
+    run.update(record)
+    atomic_write_json(part / "run.json", run)
+    part.rename(target)

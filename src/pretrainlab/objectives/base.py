@@ -263,8 +263,12 @@ def decay_start(spec: OptimSpec, total: int) -> int:
     ``decay_fraction`` of ``total`` steps (at least one) decay linearly to 0. Before it the rate
     is the constant schedule's, so a longer budget's run can branch from this step of a shorter
     one (Hägele et al. 2024; the study's budget axis, study/budgets.py)."""
-    warmup = min(spec.warmup_steps, total)
-    return max(warmup, total - max(1, round(spec.decay_fraction * total)))
+    return max(min(spec.warmup_steps, total), total - decay_length(spec, total))
+
+
+def decay_length(spec: OptimSpec, total: int) -> int:
+    """Steps of a ``wsd`` run's decay: ``decay_fraction`` of ``total``, at least one."""
+    return max(1, round(spec.decay_fraction * total))
 
 
 def _schedule(spec: OptimSpec, total: int):

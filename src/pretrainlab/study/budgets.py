@@ -20,7 +20,6 @@ Budgets run in waves, smallest first, so each wave's sources are finished before
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +28,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pretrainlab.budget import KINDS
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.io import atomic_write_json, read_json
+from pretrainlab.run import copy_run
 
 if TYPE_CHECKING:  # plan.py builds the axis's jobs with this module
     from pretrainlab.study.plan import Job
 
 SEP = "@"  # ARM@BUDGET
-SCHEDULE = "optim.schedule="
 # what a branch does not take from its source: outputs it writes anew, and the W&B run (it
 # logged the source's steps after the branch point; the branch starts its own)
 NOT_COPIED = ("hf", "metrics.json", "reproduce", "error.json", "wandb", "checkpoints")
@@ -111,6 +109,7 @@ def slug(name: str) -> str:
 def branch_checkpoint(job: Job) -> str | None:
     """The checkpoint of the run below that this job's run continues from, by its schedule."""
     from pretrainlab.pretrain import DECAY_CKPT, LAST_CKPT
+    from pretrainlab.study.extend import SCHEDULE  # extend.py imports the plan, which imports us
 
     schedule = [o.split("=", 1)[1] for o in job.overrides if o.lstrip("+").startswith(SCHEDULE)]
     return {"wsd": DECAY_CKPT, "constant": LAST_CKPT}.get(schedule[-1] if schedule else "")
@@ -147,14 +146,16 @@ def check_steps(jobs: list[Job]) -> dict[str, int]:
 def _check_warmup(arm: str, steps: int, optim: Any) -> None:
     """A branch shares its source's warmup only when the smallest budget's run reaches the
     constant rate before it branches (a run shorter than its warmup shortens the warmup)."""
+    from pretrainlab.objectives.base import decay_length
+
     wsd = optim.schedule == "wsd"
-    stable = steps - max(1, round(optim.decay_fraction * steps)) if wsd else steps
+    stable = steps - decay_length(optim, steps) if wsd else steps
     if optim.warmup_steps > stable:
+        where = "whose decay starts" if wsd else "which end"
         raise PretrainlabError(
-            f"study budget {arm} gives {steps} steps, "
-            f"{'whose decay starts' if wsd else 'which end'} at step {stable}, inside the warmup (optim.warmup_steps={optim.warmup_steps}): "
-            "the larger budgets' runs could not branch from it. Raise the smallest budget or "
-            "lower optim.warmup_steps."
+            f"study budget {arm} gives {steps} steps, {where} at step {stable}, inside the "
+            f"warmup (optim.warmup_steps={optim.warmup_steps}): the larger budgets' runs could "
+            "not branch from it. Raise the smallest budget or lower optim.warmup_steps."
         )
 
 
@@ -180,16 +181,7 @@ def branch_runs(jobs: list[Job], study_dir: Path) -> int:
         origin = study_dir / source
         if not (origin / "metrics.json").is_file() or not (origin / ckpt).is_file():
             continue
-        part = target.with_name(f"{target.name}.branching")
-        shutil.rmtree(part, ignore_errors=True)
-        shutil.copytree(origin, part, ignore=shutil.ignore_patterns(*NOT_COPIED))
-        (part / "checkpoints").mkdir()
-        shutil.copy2(origin / ckpt, part / "checkpoints" / "last.ckpt")
-        record = read_json(part / "run.json")
-        for key in ("wandb_id", "wandb_dir"):
-            record.pop(key, None)
-        record.update(status="branching", branched_from=f"{source}/{ckpt}")
-        atomic_write_json(part / "run.json", record)
-        part.rename(target)
+        copy_run(origin, target, NOT_COPIED, origin / ckpt, ("wandb_id", "wandb_dir"),
+                 status="branching", branched_from=f"{source}/{ckpt}")  # fmt: skip
         started += 1
     return started

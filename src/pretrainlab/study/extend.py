@@ -11,11 +11,11 @@ overrides must equal the job's except the budget, which must be smaller and of t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.io import atomic_write_json, read_json
+from pretrainlab.io import read_json
+from pretrainlab.run import copy_run
 from pretrainlab.study.plan import Job, is_done
 
 SCHEDULE = "optim.schedule="
@@ -81,13 +81,8 @@ def extend_runs(jobs: list[Job], study_dir: Path, source: Path) -> int:
     old_jobs = [Job(**j) for j in read_json(source / "plan.json")["jobs"]]
     by_key = {(j.arm, j.seed): j for j in old_jobs if j.kind == "pretrain"}
     pairs = [(job, _source_of(job, source, by_key)) for job in pretrain]
-    for job, old in pairs:  # copied beside, then renamed: a killed copy leaves no half run
-        target = job.path(study_dir)
-        part = target.with_name(f"{target.name}.extending")
-        shutil.rmtree(part, ignore_errors=True)
-        shutil.copytree(old.path(source), part, ignore=shutil.ignore_patterns(*NOT_COPIED))
-        record = read_json(part / "run.json")
-        record.update(status="extending", extended_from=str(old.path(source).resolve()))
-        atomic_write_json(part / "run.json", record)
-        part.rename(target)
+    for job, old in pairs:
+        origin = old.path(source)
+        copy_run(origin, job.path(study_dir), NOT_COPIED, status="extending",
+                 extended_from=str(origin.resolve()))  # fmt: skip
     return len(pairs)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import content_hash
 from pretrainlab.redact import redact_argv
-from pretrainlab.study.budgets import axis_arm, budget_axis, slug
+from pretrainlab.study.budgets import BudgetAxis, axis_arm, budget_axis, slug
 
 SCRATCH = "scratch"
 TWIN_SUFFIX = "_twin"  # study.control_twin: the negative-control copy of an arm
@@ -139,9 +139,10 @@ def _shown(value: Any) -> Any:
     return OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
 
 
-def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]) -> list[Job]:
+def _pretrain_jobs(
+    cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int], axis: BudgetAxis | None
+) -> list[Job]:
     s = cfg.study
-    axis = budget_axis(cfg)
     budget = {k: v for k, v in (s.get("budget") or {}).items() if v is not None}
     steps = [o for o in s.pretrain_overrides if o.startswith("trainer.max_steps=")]
     if budget and steps:
@@ -152,9 +153,10 @@ def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]
             f"decides every arm's steps: set study.budget.{kind}=null to train for max_steps, "
             "or drop the override to keep the budget."
         )
-    common = [*s.pretrain_overrides, f"++logger.group={s.name}"]
-    if axis and not any(o.startswith("data.allow_repeats=") for o in s.pretrain_overrides):
-        common.insert(-1, f"data.allow_repeats={str(bool(s.get('allow_repeats'))).lower()}")
+    head = list(s.pretrain_overrides)  # then the budget, then the group: the order hashed
+    if axis and not any(o.startswith("data.allow_repeats=") for o in head):
+        head.append(f"data.allow_repeats={str(bool(s.get('allow_repeats'))).lower()}")
+    group = f"++logger.group={s.name}"
     # (budget index, budget override): one per value of the axis, or the single budget
     budgets = (
         [(i, f"budget.{axis.kind}={v}") for i, v in enumerate(axis.values)]
@@ -171,7 +173,7 @@ def _pretrain_jobs(cfg: DictConfig, arms: dict[str, list[str]], seeds: list[int]
     for name, arm, seed, twin_of_seed in runs:
         below = None  # the run of this arm x seed at the budget below: a branch's source
         for index, given in budgets:
-            ov = [*common[:-1], *([given] if given else []), common[-1], *arms[arm], f"seed={seed}"]
+            ov = [*head, *([given] if given else []), group, *arms[arm], f"seed={seed}"]
             meta: dict[str, Any] = {}
             if twin_of_seed is not None:
                 meta.update(twin_of=arm, pairs_with_seed=twin_of_seed)
@@ -198,7 +200,7 @@ def expand(cfg: DictConfig) -> list[Job]:
             f"{'study.control_twin' if twin_arms(cfg, arms) else 'study.extend_from'}: run "
             "the twin or the extension at one budget, or drop it to sweep the budgets."
         )
-    jobs = _pretrain_jobs(cfg, arms, seeds)
+    jobs = _pretrain_jobs(cfg, arms, seeds, axis)
     common_probe = [*s.probe_overrides, f"++logger.group={s.name}"]
     baseline_from = s.get("baseline_from") or next(iter(arms))
     if axis:  # scratch borrows tokenizer and shape, the same at every budget: the first's

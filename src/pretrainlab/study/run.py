@@ -121,10 +121,11 @@ def study(
     t0 = time.time()
     listed = cfg.study.get("controls")
     controls = parse_controls(OmegaConf.to_container(listed) if listed else [])
-    controls = controls_at_top(controls, budget_axis(cfg))
+    axis = budget_axis(cfg)
+    controls = controls_at_top(controls, axis)
     study_dir.mkdir(parents=True, exist_ok=True)
     jobs = expand(cfg)
-    if budget_axis(cfg):
+    if axis:
         check_steps(jobs)
     plan = study_dir / "plan.json"
     # secrets redacted (pretrainlab.redact): the jobs read their overrides from the plan, so a
