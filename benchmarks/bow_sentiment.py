@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from pretrainlab.data.tasks.embedded import load_embedded_task
+from pretrainlab.embedded.tasks import load_embedded_task
 
 
 def _texts(split) -> list[str]:

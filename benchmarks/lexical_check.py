@@ -37,10 +37,10 @@ from sklearn.utils.extmath import randomized_svd
 
 from pretrainlab.config import build, compose_config
 from pretrainlab.data.corpus import build_corpus
-from pretrainlab.data.synthetic import generate_documents
-from pretrainlab.data.synthetic.corpus import build_lexicon
-from pretrainlab.data.synthetic.lexical import SUBSETS
 from pretrainlab.data.tokenizer import train_tokenizer
+from pretrainlab.embedded import generate_documents
+from pretrainlab.embedded.corpus import build_lexicon
+from pretrainlab.embedded.lexical import SUBSETS
 
 
 def words(text: str) -> list[str]:

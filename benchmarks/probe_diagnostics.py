@@ -25,11 +25,11 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from pretrainlab.data.synthetic.lexicon import NEGATIVE, PAIR_CUES, POSITIVE
-from pretrainlab.data.tasks.embedded import load_embedded_task
+from pretrainlab.embedded.lexicon import NEGATIVE, PAIR_CUES, POSITIVE
+from pretrainlab.embedded.tasks import load_embedded_task
 from pretrainlab.probes.checkpoint import Checkpoint, load_checkpoint
 from pretrainlab.probes.features import encode_split
-from pretrainlab.probes.linear import fit_classifier
+from pretrainlab.probes.linear import Labelled, fit_classifier
 
 SPLITS = ("train", "dev", "test")
 C_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -74,14 +74,10 @@ def probe_table(
                 )
                 for s in SPLITS
             }
-            predict = fit_classifier(
-                feats["train"],
-                labels["train"],
-                feats["dev"],
-                labels["dev"],
-                task.num_labels,
-                args.seed,
-            ).predict
+            data = Labelled(
+                feats["train"], labels["train"], feats["dev"], labels["dev"], task.num_labels
+            )
+            predict = fit_classifier(data, args.seed).predict
             ours = (predict(feats["test"]) == labels["test"]).float().mean().item()
             theirs, c = sklearn_probe(
                 {s: f.numpy() for s, f in feats.items()}, {s: y.numpy() for s, y in labels.items()}

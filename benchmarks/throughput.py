@@ -49,7 +49,6 @@ RATIOS = {
     "clm_vs_bare": ("pretrainlab_clm", "bare_clm"),
     "clm_vs_hf_packed": ("pretrainlab_clm", "hf_packed_clm"),
 }
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,8 +111,7 @@ def tune_malloc() -> bool:
 
 
 def compose(objective: str, args: argparse.Namespace, cache_dir: Path) -> Any:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from pretrainlab.config import compose_config
 
     overrides = [
         f"encoder={args.encoder}",
@@ -124,8 +122,7 @@ def compose(objective: str, args: argparse.Namespace, cache_dir: Path) -> Any:
         f"paths.cache_dir={cache_dir}",
         *args.overrides,
     ]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("pretrain", overrides=overrides)
+    return compose_config("pretrain", overrides)
 
 
 def machine(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,13 +152,13 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
 def build_data(cfg: Any, cache_dir: Path) -> tuple[Any, dict[str, Any]]:
     """A fresh build into an empty cache dir (corpus, tokenizer, token ids, blocks), a second
     build from that cache, and tokenize-and-pack alone into another empty dir."""
-    from pretrainlab.config import pretrain_parts
     from pretrainlab.data.corpus import build_corpus
     from pretrainlab.data.pipeline import pack_blocks, token_stream, tokenize_corpus
     from pretrainlab.data.prepare import prepare_pretraining_data
+    from pretrainlab.recipe import Recipe
 
     def prepare() -> Any:
-        parts = pretrain_parts(cfg)
+        parts = Recipe.from_cfg(cfg)
         return prepare_pretraining_data(
             parts.corpus,
             parts.tokenizer,
@@ -179,7 +176,7 @@ def build_data(cfg: Any, cache_dir: Path) -> tuple[Any, dict[str, Any]]:
     t = time.perf_counter()
     prepare()
     cached_s = time.perf_counter() - t
-    parts = pretrain_parts(cfg)
+    parts = Recipe.from_cfg(cfg)
     docs = build_corpus(parts.corpus, cache_dir)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         t = time.perf_counter()
@@ -218,9 +215,9 @@ def run_path(name: str, cfgs: dict[str, Any], st: Any, hf_examples: dict[str, An
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import throughput_paths as tp
 
-    from pretrainlab.config import pretrain_parts
     from pretrainlab.data.corpus import build_corpus
     from pretrainlab.perf import matmul_peak_flops
+    from pretrainlab.recipe import Recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -235,7 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cfgs = {o: compose(o, args, cache) for o in ("mlm", "clm")}
         print(f"data: fresh build of the corpus into {cache} ...", flush=True)
         data, data_stats = build_data(cfgs["mlm"], cache)
-        parts = pretrain_parts(cfgs["mlm"])
+        parts = Recipe.from_cfg(cfgs["mlm"])
         args.seq_len = parts.seq_len
         print(
             f"data: {data_stats['corpus_tokens']} tokens, fresh build "

@@ -31,17 +31,18 @@ from transformers import (
 from transformers.trainer_callback import PrinterCallback
 
 from pretrainlab.callbacks import History, Throughput
-from pretrainlab.config import PretrainParts, build
+from pretrainlab.config import build
 from pretrainlab.data.datamodule import PretrainDataModule
 from pretrainlab.data.prepare import PretrainData
-from pretrainlab.objectives.base import _schedule
+from pretrainlab.objectives.optim import lr_schedule
+from pretrainlab.recipe import Recipe
 
 
 @dataclass
 class Setting:
     """What every path shares: one data build, one encoder, one batch size, one device."""
 
-    parts: PretrainParts
+    parts: Recipe
     data: PretrainData
     warmup: int
     steps: int
@@ -95,25 +96,11 @@ class StepClock:
 
 def _objective(cfg: DictConfig, st: Setting) -> pl.LightningModule:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    return build(
-        cfg.objective,
-        encoder=st.parts.encoder,
-        vocab_size=len(st.data.tokenizer),
-        special_ids=st.data.special_ids,
-        optim=st.parts.optim,
-        seed=cfg.seed,
-    )
+    return Recipe.from_cfg(cfg).objective(st.data)
 
 
 def _datamodule(cfg: DictConfig, st: Setting, objective: pl.LightningModule) -> PretrainDataModule:
-    return PretrainDataModule(
-        st.data.train,
-        st.data.val,
-        objective.collate,
-        st.parts.batch_size,
-        cfg.seed,
-        cfg.data.num_workers,
-    )
+    return Recipe.from_cfg(cfg).datamodule(st.data, objective)
 
 
 def _clip_value(cfg: DictConfig) -> float:
@@ -201,7 +188,7 @@ def run_bare(cfg: DictConfig, st: Setting) -> dict[str, Any]:
     opt = torch.optim.AdamW(
         groups, lr=spec.lr, betas=spec.betas, eps=spec.eps, fused=st.device in ("cpu", "cuda")
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(spec, st.total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(spec, st.total))
     autocast = (
         torch.autocast(st.device, dtype=torch.bfloat16) if st.bf16 else contextlib.nullcontext()
     )

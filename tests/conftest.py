@@ -10,8 +10,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from pretrainlab.cli import CONF_DIR
+
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
+CONF = CONF_DIR  # inside the package (conf/ at the top is a link to it)
 SHARED_DATA = Path(os.environ.get("PRETRAINLAB_DATA_ROOT", REPO.parent / "shared" / "data"))
 
 os.environ.setdefault("WANDB_MODE", "offline")

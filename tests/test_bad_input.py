@@ -28,10 +28,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from pretrainlab.config import pretrain_parts
+from pretrainlab.config import PROBE_KNOBS as CONFIG_PROBE_KNOBS
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.pretrain import pretrain
+from pretrainlab.recipe import Recipe
 
 CLI = [sys.executable, "-m", "pretrainlab"]
 
@@ -292,12 +293,12 @@ def test_unreadable_corpus_file(pretrain_cfg, unchanged, tmp_path, monkeypatch):
     if os.geteuid() != 0:
         path.chmod(0)
     else:
-        import pretrainlab.data.corpora as corpora
+        import pretrainlab.data.readers as readers
 
         def denied(file, *args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
 
-        monkeypatch.setattr(corpora, "open", denied, raising=False)
+        monkeypatch.setattr(readers, "open", denied, raising=False)
     cfg = pretrain_cfg("corpus=text_files", f"corpus.paths=['{path}']")
     with pytest.raises(PretrainlabError, match="cannot be read .Permission denied") as err:
         pretrain(cfg, unchanged)
@@ -336,7 +337,7 @@ def test_nsp_on_data_without_boundaries(pretrain_cfg, tmp_path):
         "corpus.doc_boundary=line",
         "tokenizer.vocab_size=200",
     )
-    with pytest.raises(PretrainlabError, match="NSP needs documents with sentence boundaries"):
+    with pytest.raises(PretrainlabError, match="need documents with sentence boundaries"):
         pretrain(cfg, tmp_path / "run")
 
 
@@ -424,6 +425,36 @@ def test_probe_knobs(pretrained, probe_cfg, tmp_path, override, fragment):
         probe(probe_cfg(pretrained["mlm"], "sentiment", override), tmp_path / "out")
     assert fragment in _one_paragraph(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def _below(knob) -> str:
+    """A value just outside ``knob``'s range (below it), or a string where it has no bound."""
+    if knob.low is None:
+        return "abc"
+    bad = knob.low if knob.open_low else knob.low - 1
+    return str(int(bad)) if knob.kind is int else repr(float(bad))
+
+
+@pytest.mark.parametrize("knob", CONFIG_PROBE_KNOBS, ids=lambda k: k.key)
+def test_every_probe_knob_is_checked_before_work(pretrained, probe_cfg, tmp_path, knob):
+    """One rule per numeric probe knob (pretrainlab.config.PROBE_KNOBS), each refused in one
+    paragraph naming the key, before the run folder is written."""
+    from pretrainlab.probes.run import probe
+
+    for value in (_below(knob), "abc"):
+        with pytest.raises(PretrainlabError) as err:
+            probe(probe_cfg(pretrained["mlm"], "sentiment", f"{knob.key}={value}"), tmp_path / "o")
+        assert f"{knob.key}=" in _one_paragraph(err.value) and "expected" in str(err.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_qa_stride_leaving_no_room_is_refused_before_work(pretrained, probe_cfg, tmp_path):
+    from pretrainlab.probes.run import probe
+
+    with pytest.raises(PretrainlabError) as err:
+        probe(probe_cfg(pretrained["mlm"], "qa", "probe.stride=200"), tmp_path / "o")
+    assert "probe.stride=200 with probe.max_length=128" in _one_paragraph(err.value)
+    assert not (tmp_path / "o").exists()
 
 
 # --- checkpoints of another shape ------------------------------------------------------------
@@ -549,7 +580,7 @@ def test_read_only_existing_run_is_left_alone(pretrain_cfg, existing_run, tmp_pa
 def test_read_only_output_folder_simulated(pretrain_cfg, unchanged, monkeypatch):
     """Without mount rights (and as root, who writes through mode 0555): EROFS on the probe
     write that pretrain makes before any work."""
-    import pretrainlab.faults as faults
+    import pretrainlab.faults.disk as faults
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(kwargs.get("dir")))
@@ -702,7 +733,7 @@ def test_property_random_knob_values(base_cfg, key, value):
     cfg = copy.deepcopy(base_cfg)
     OmegaConf.update(cfg, key, value, merge=False)
     try:
-        pretrain_parts(cfg)
+        Recipe.from_cfg(cfg)
     except PretrainlabError as err:
         assert key in str(err), (key, value, str(err))
         assert not _in_range(key, value, base_cfg), (key, value, str(err))

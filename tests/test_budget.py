@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pretrainlab.budget import ComputeBudget
-from pretrainlab.config import pretrain_parts
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
+from pretrainlab.recipe import Recipe
 from pretrainlab.study.plan import expand
 from tests.conftest import compose_config
 
@@ -30,12 +30,12 @@ def test_two_budgets_at_once_are_refused():
 def test_budget_smaller_than_one_step_stops_before_work(pretrain_cfg):
     cfg = pretrain_cfg("budget.tokens=100")  # one step is 16 x 64 = 1,024 tokens
     with pytest.raises(PretrainlabError, match="smaller than one training step.*1024 tokens"):
-        pretrain_parts(cfg)
+        Recipe.from_cfg(cfg)
 
 
 def _spend(pretrain_cfg, objective: str, kind: str, value: float) -> tuple[int, float, int]:
     cfg = pretrain_cfg(f"objective={objective}", f"budget.{kind}={value}")
-    parts = pretrain_parts(cfg)
+    parts = Recipe.from_cfg(cfg)
     steps = cfg.trainer.max_steps
     spent = steps * parts.tokens_per_step * (parts.flops_per_token if kind == "flops" else 1)
     per_step = spent / steps

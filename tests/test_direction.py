@@ -9,17 +9,17 @@ from collections import Counter
 import pytest
 import torch
 
-from pretrainlab.data.synthetic import generate_documents, generate_probe_task
-from pretrainlab.data.synthetic.direction import (
+from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tokenizer import TokenizerSpec, _build, wrap
+from pretrainlab.embedded import generate_documents, generate_probe_task
+from pretrainlab.embedded.direction import (
     HISTORY_SHARE,
     MAX_CANDIDATES,
     MONTHS,
     ORDINALS,
     DirectionSpec,
 )
-from pretrainlab.data.tasks.base import ProbeTask
-from pretrainlab.data.tasks.embedded import load_embedded_task
-from pretrainlab.data.tokenizer import TokenizerSpec, _build, wrap
+from pretrainlab.embedded.tasks import load_embedded_task
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.probes.qa import subset_f1
 from pretrainlab.probes.tasks import QAInputs
@@ -237,12 +237,12 @@ def test_defaults_are_two_to_three_candidates():
         ({"max_candidates": 3.0}, "max_candidates=3.0"),
         ({"right_cue_share": 1.5}, "right_cue_share=1.5"),
         ({"right_cue_share": True}, "right_cue_share=True"),
-        ({"candidates": 3}, "unknown option"),
+        ({"candidates": 3}, "unknown key"),
     ],
 )
 def test_bad_knobs_stop_before_any_work(knobs, match, monkeypatch):
     monkeypatch.setattr(
-        "pretrainlab.data.tasks.embedded.generate_probe_task", lambda *a: pytest.fail("work")
+        "pretrainlab.embedded.tasks.generate_probe_task", lambda *a: pytest.fail("work")
     )
     with pytest.raises(PretrainlabError, match=match) as err:
         load_embedded_task("direction", SEED, 10, 10, 10, direction=knobs)

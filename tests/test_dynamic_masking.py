@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from pretrainlab.config import pretrain_parts
 from pretrainlab.data.datamodule import ExampleKey, PretrainDataModule
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.mlm import MLMObjective, mask_examples, mask_tokens
 from pretrainlab.objectives.mlm_nsp import MLMNSPObjective
+from pretrainlab.recipe import Recipe
 from tests.test_objectives import SPECIAL, VOCAB, _examples, _objective
 
 SEED = 3
@@ -157,6 +157,6 @@ def test_dynamic_masking_must_be_a_boolean(cls, bad):
 
 @pytest.mark.parametrize("objective", ["mlm", "mlm_nsp"])
 def test_dynamic_masking_is_a_config_override(pretrain_cfg, objective):
-    pretrain_parts(pretrain_cfg(f"objective={objective}", "objective.dynamic_masking=false"))
+    Recipe.from_cfg(pretrain_cfg(f"objective={objective}", "objective.dynamic_masking=false"))
     with pytest.raises(PretrainlabError, match="objective.dynamic_masking='yes'"):
-        pretrain_parts(pretrain_cfg(f"objective={objective}", "objective.dynamic_masking=yes"))
+        Recipe.from_cfg(pretrain_cfg(f"objective={objective}", "objective.dynamic_masking=yes"))

@@ -12,11 +12,11 @@ import torch
 
 from pretrainlab.config import build
 from pretrainlab.data.corpus import SyntheticCorpus
-from pretrainlab.data.synthetic import build_world, generate_documents
-from pretrainlab.data.synthetic import fact_recall as fr
-from pretrainlab.data.synthetic.facts import TEMPLATES
 from pretrainlab.data.tasks.base import CLOZE_BLANK
 from pretrainlab.data.tokenizer import load_tokenizer
+from pretrainlab.embedded import build_world, generate_documents
+from pretrainlab.embedded import fact_recall as fr
+from pretrainlab.embedded.facts import TEMPLATES
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.objectives.scoring import causal_lm_scores, masked_lm_scores

@@ -182,17 +182,17 @@ def test_sigterm_saves_checkpoint_exits_143_and_resumes(uninterrupted, cache_dir
 
 
 def _with_callback(monkeypatch, callback) -> None:
-    """Add a test-only callback to the trainer `pretrain` builds."""
-    import pretrainlab.pretrain as pretrain_module
+    """Add a test-only callback to the trainer the recipe builds."""
+    import pretrainlab.recipe as recipe_module
 
-    original = pretrain_module.build
+    original = recipe_module.build
 
     def build(node, **kwargs):
         if "callbacks" in kwargs:
             kwargs["callbacks"] = [*kwargs["callbacks"], callback]
         return original(node, **kwargs)
 
-    monkeypatch.setattr(pretrain_module, "build", build)
+    monkeypatch.setattr(recipe_module, "build", build)
 
 
 def test_submitit_requeue_signal_saves_then_hands_over(pretrain_cfg, tmp_path, monkeypatch):
@@ -344,7 +344,7 @@ def test_corrupt_feature_cache_file_is_recomputed(tmp_path):
 
     key = {"ckpt": "x", "task": "y"}
     first = cached_features(tmp_path, key, compute)
-    (pt,) = (tmp_path / "features").glob("*.pt")
+    (pt,) = (tmp_path / "features").glob("*/features.pt")
     for damage in (pt.read_bytes()[:40], b"\x00" * 200):
         pt.write_bytes(damage)
         again = cached_features(tmp_path, key, compute)

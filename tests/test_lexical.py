@@ -16,16 +16,17 @@ from omegaconf import OmegaConf
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from pretrainlab.config import build, pretrain_parts
+from pretrainlab.config import build
 from pretrainlab.data.corpus import SyntheticCorpus
-from pretrainlab.data.synthetic import generate_documents, generate_probe_task
-from pretrainlab.data.synthetic.corpus import build_lexicon
-from pretrainlab.data.synthetic.lexical import SUBSETS, LexicalSpec
-from pretrainlab.data.tasks.embedded import load_embedded_task
+from pretrainlab.embedded import generate_documents, generate_probe_task
+from pretrainlab.embedded.corpus import build_lexicon
+from pretrainlab.embedded.lexical import SUBSETS, LexicalSpec
+from pretrainlab.embedded.tasks import load_embedded_task
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.probes.metrics import classification_metrics
 from pretrainlab.probes.run import probe
+from pretrainlab.recipe import Recipe
 from tests.conftest import compose_config
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "lexical_check.py"
@@ -212,7 +213,7 @@ BAD_KNOBS = [
 @pytest.mark.parametrize(("key", "value", "fragment"), BAD_KNOBS)
 def test_bad_lexical_knobs_fail_before_any_work(key, value, fragment, monkeypatch):
     monkeypatch.setattr(
-        "pretrainlab.data.tasks.embedded.generate_probe_task", lambda *a: pytest.fail("work")
+        "pretrainlab.embedded.tasks.generate_probe_task", lambda *a: pytest.fail("work")
     )
     node = {**asdict(LexicalSpec()), key: value}
     for make in (
@@ -236,12 +237,12 @@ def test_bad_lexical_share(share, pretrain_cfg):
     cfg = pretrain_cfg()
     OmegaConf.update(cfg, "corpus.lexical_share", share, merge=False)
     with pytest.raises(PretrainlabError, match=re.escape(f"corpus.lexical_share={share!r}")):
-        pretrain_parts(cfg)
+        Recipe.from_cfg(cfg)
 
 
 def test_bad_lexical_knob_through_the_pretrain_config(pretrain_cfg):
     with pytest.raises(PretrainlabError, match="num_classes=1 is not valid"):
-        pretrain_parts(pretrain_cfg("corpus.lexical.num_classes=1"))
+        Recipe.from_cfg(pretrain_cfg("corpus.lexical.num_classes=1"))
 
 
 # Metrics and the probe ----------------------------------------------------------------------

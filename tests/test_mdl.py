@@ -12,7 +12,7 @@ import torch
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
-from pretrainlab.probes.linear import fit_classifier
+from pretrainlab.probes.linear import Labelled, fit_classifier
 from pretrainlab.probes.mdl import online_code_length, timesteps
 from pretrainlab.probes.run import probe
 
@@ -38,7 +38,7 @@ def test_timesteps_are_powers_of_two_fractions_rounded_down():
 
 def test_log_probs_are_the_heads_distribution():
     x, y = _blobs(40, 3, 4, 0)
-    head = fit_classifier(x, y, x, y, 3, SEED, EPOCHS, LR, WD)
+    head = fit_classifier(Labelled(x, y, x, y, 3), SEED, EPOCHS, LR, WD)
     logp = head.log_probs(x)
     assert logp.shape == (40, 3)
     assert torch.allclose(logp.exp().sum(1), torch.ones(40, dtype=logp.dtype))
@@ -51,7 +51,9 @@ def _by_hand(x: torch.Tensor, y: torch.Tensor, dx: torch.Tensor, dy: torch.Tenso
     head's weights and the prefix's own mean and std (one row: centred only)."""
     bits = 1.0
     for start, end in ((1, 3), (3, 6), (6, 12)):
-        head = fit_classifier(x[:start], y[:start], dx, dy, 2, SEED, EPOCHS, LR, WD, "loss").head
+        head = fit_classifier(
+            Labelled(x, y, dx, dy, 2).first(start), SEED, EPOCHS, LR, WD, "loss"
+        ).head
         mean = x[:start].mean(0)
         std = x[:start].std(0).clamp(min=1e-6) if start > 1 else torch.ones(x.size(1))
         with torch.no_grad():
@@ -63,7 +65,7 @@ def _by_hand(x: torch.Tensor, y: torch.Tensor, dx: torch.Tensor, dy: torch.Tenso
 def test_online_code_length_matches_a_hand_computation():
     x, y = _blobs(12, 2, 3, 1, spread=1.0)
     dx, dy = _blobs(8, 2, 3, 2, spread=1.0)
-    got = online_code_length(x, y, dx, dy, 2, SEED, WD, EPOCHS, LR)
+    got = online_code_length(Labelled(x, y, dx, dy, 2), SEED, WD, EPOCHS, LR)
     assert got["timesteps"] == [1, 3, 6, 12]
     assert got["uniform_bits"] == 12.0
     assert got["bits"] == pytest.approx(_by_hand(x, y, dx, dy), rel=1e-9)
@@ -73,12 +75,12 @@ def test_online_code_length_matches_a_hand_computation():
 def test_learnable_labels_compress_and_random_labels_do_not():
     x, y = _blobs(640, 3, 8, 4)  # one draw: train and dev share the blobs' centres
     x, y, dx, dy = x[:512], y[:512], x[512:], y[512:]
-    learnable = online_code_length(x, y, dx, dy, 3, SEED, WD, EPOCHS, LR)
+    learnable = online_code_length(Labelled(x, y, dx, dy, 3), SEED, WD, EPOCHS, LR)
     assert learnable["uniform_bits"] == pytest.approx(512 * math.log2(3))
     assert learnable["compression"] > 3, learnable
     noise = torch.randint(0, 3, (512,), generator=torch.Generator().manual_seed(9))
     dev_noise = torch.randint(0, 3, (128,), generator=torch.Generator().manual_seed(10))
-    rand = online_code_length(x, noise, dx, dev_noise, 3, SEED, WD, EPOCHS, LR)
+    rand = online_code_length(Labelled(x, noise, dx, dev_noise, 3), SEED, WD, EPOCHS, LR)
     assert rand["bits"] > 0.97 * rand["uniform_bits"], rand
     assert rand["compression"] < 1.05 < learnable["compression"]
 
@@ -133,10 +135,11 @@ def test_linear_probe_writes_and_logs_mdl(pretrained, probe_cfg, tmp_path, monke
     result = probe(cfg, tmp_path / "a")
     # the MDL code: the probe's rows in a seeded shuffle (budget_indices sorts them), coded
     # with the weight decay dev chose for the accuracy head, its epochs and lr
-    probe_x, mdl_x = calls["tune_classifier"][0], calls["online_code_length"][0]
+    probe_x = calls["tune_classifier"][0].train_x
+    mdl_x = calls["online_code_length"][0].train_x
     assert len(mdl_x) == 150 and not torch.equal(mdl_x, probe_x)
     assert (mdl_x[:, None] == probe_x[None]).all(-1).any(1).all()  # the same rows, reordered
-    assert calls["online_code_length"][6:] == (
+    assert calls["online_code_length"][2:] == (
         result["tuning"]["chosen"]["weight_decay"],
         cfg.probe.linear.epochs,
         cfg.probe.linear.lr,
@@ -172,8 +175,8 @@ def test_loss_selected_heads_never_code_dev_worse_than_the_untrained_head():
     def dev_nats(head) -> float:
         return -head.log_probs(dx).gather(1, dy.unsqueeze(1)).mean().item()
 
-    by_loss = fit_classifier(x, y, dx, dy, 2, SEED, 300, 0.01, 0.0, select="loss")
-    by_acc = fit_classifier(x, y, dx, dy, 2, SEED, 300, 0.01, 0.0)
+    by_loss = fit_classifier(Labelled(x, y, dx, dy, 2), SEED, 300, 0.01, 0.0, select="loss")
+    by_acc = fit_classifier(Labelled(x, y, dx, dy, 2), SEED, 300, 0.01, 0.0)
     torch.manual_seed(SEED)
     untrained = torch.nn.Linear(16, 2)
     assert dev_nats(by_loss) <= dev_nats(by_acc)

@@ -9,11 +9,11 @@ import torch
 from pretrainlab.data.pipeline import make_nsp_pairs
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.models.encoder import EncoderSpec
-from pretrainlab.objectives.base import OptimSpec
 from pretrainlab.objectives.clm import CLMObjective
 from pretrainlab.objectives.mlm import MLMObjective
 from pretrainlab.objectives.mlm_nsp import MLMNSPObjective
 from pretrainlab.objectives.nsp import NSPObjective
+from pretrainlab.objectives.optim import OptimSpec
 
 SPECIAL = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
 VOCAB = 64

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from pretrainlab.data.tokenizer import TokenizerSpec, _build, wrap
+from pretrainlab.errors import PretrainlabError
 from pretrainlab.probes.qa import QAFeatures, decode_spans, prepare_qa_features, squad_scores
 
 WORDS = [f"w{i}" for i in range(60)]
@@ -174,5 +175,5 @@ def test_long_question_is_cut_and_bad_stride_rejected(tokenizer):
     for window in feats.offsets:
         assert len(_ctx(window)) > STRIDE
         assert window.index(_ctx(window)[0]) - 2 <= (MAX_LEN - 3) // 2  # question tokens
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(PretrainlabError, match="probe.stride=20 with probe.max_length=24"):
         prepare_qa_features(rows, tokenizer, max_length=MAX_LEN, stride=MAX_LEN - 4)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pretrainlab.data.corpora import (
+from pretrainlab.data.readers import (
     hub_documents,
     iter_text_files,
     iter_wikitext,

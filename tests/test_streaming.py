@@ -121,7 +121,9 @@ def test_shuffled_keeps_every_item():
 
 def test_streaming_refuses_nsp_pairs_and_bad_options(small, tmp_path):
     corpus = TextFilesCorpus(paths=str(small), doc_boundary="line", streaming=True)
-    with pytest.raises(PretrainlabError, match="streaming=true supports the packed-block"):
+    with pytest.raises(
+        PretrainlabError, match="streaming=true supports objectives of data format 'blocks'"
+    ):
         prepare_pretraining_data(corpus, SPEC, 32, "pairs", 0, tmp_path, 8, 8)
     assert not (tmp_path / "tokenizer").exists()  # refused before any work
     for kwargs, match in [
@@ -141,9 +143,9 @@ def test_streaming_tokenizer_is_cached_and_bounded(small, tmp_path, monkeypatch)
     )
     first = prepare_pretraining_data(corpus, SPEC, 32, "blocks", 0, tmp_path, 4, 4)
     assert len(list((tmp_path / "tokenizer").iterdir())) >= 1
-    from pretrainlab.data import streaming
+    from pretrainlab.data import tokenizer
 
-    monkeypatch.setattr(streaming, "_build", lambda spec: pytest.fail("tokenizer retrained"))
+    monkeypatch.setattr(tokenizer, "_build", lambda spec: pytest.fail("tokenizer retrained"))
     second = prepare_pretraining_data(corpus, SPEC, 32, "blocks", 0, tmp_path, 4, 4)
     assert second.stats["tokenizer"] == first.stats["tokenizer"]
     assert second.data_hash == first.data_hash

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.objectives.base import OptimSpec, _schedule, decay_start
+from pretrainlab.objectives.optim import OptimSpec, decay_start, lr_schedule
 from pretrainlab.study.plan import expand
 from pretrainlab.study.run import study
 from tests.conftest import TINY, compose_config
@@ -43,7 +43,7 @@ def _cfg(tmp: Path, cache: Path, steps: list[int], *extra: str, pre: tuple[str, 
 
 def test_wsd_holds_the_rate_then_decays_the_last_share_to_zero():
     spec = OptimSpec(lr=1e-3, warmup_steps=5, schedule="wsd", decay_fraction=0.2)
-    factor = _schedule(spec, 100)
+    factor = lr_schedule(spec, 100)
     assert decay_start(spec, 100) == 80
     assert [factor(s) for s in (0, 4)] == [0.2, 1.0]  # warmup
     assert all(factor(s) == 1.0 for s in range(5, 80))  # stable: the constant schedule's rate

@@ -132,7 +132,7 @@ def test_markdown_sections_failures_and_plot_links(full_report):
     study, _, _ = full_report
     md = (study / "report.md").read_text()
     for heading in ("# Study report: unit-study", "## Answer", "## Variance by source", "## Summary", "## Winners", "## Paired comparisons vs scratch",
-                    "## MLM vs CLM", "## Missing or failed runs", "## Plots"):  # fmt: skip
+                    "## Between objectives", "## Missing or failed runs", "## Plots"):  # fmt: skip
         assert heading in md, heading
     assert "abc1234" in md and "1h 02m 05s" in md
     assert "CUDA out of memory \\| tried 2 GiB" in md  # pipe escaped inside the table

@@ -1,4 +1,4 @@
-"""The embedded synthetic corpus and its probe tasks (pretrainlab.data.synthetic)."""
+"""The embedded synthetic corpus and its probe tasks (pretrainlab.embedded)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,22 @@ from collections import Counter
 
 import pytest
 
-from pretrainlab.data.synthetic import (
+from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.embedded import (
     GENRES,
     build_world,
     generate_documents,
     generate_probe_task,
     generate_probe_tasks,
 )
-from pretrainlab.data.synthetic.lexicon import (
+from pretrainlab.embedded.lexicon import (
     BARELY_POSITIVE,
     NEGATIVE,
     PAIR_CUES,
     POSITIVE,
     TOPICS,
 )
-from pretrainlab.data.tasks.base import ProbeTask
-from pretrainlab.data.tasks.embedded import load_embedded_task
+from pretrainlab.embedded.tasks import load_embedded_task
 from pretrainlab.errors import PretrainlabError
 
 SEED = 0

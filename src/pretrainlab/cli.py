@@ -17,7 +17,13 @@ from typing import Any
 
 from pretrainlab.errors import PretrainlabError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# The configs ship inside the package (a wheel install finds them); Hydra reads them as
+# ``pkg://pretrainlab.conf``. A user's own config folders join the search path through
+# PRETRAINLAB_CONFIG_DIR (hydra_plugins/pretrainlab_searchpath), in every command and in a
+# study's jobs; for one command Hydra's ``--config-dir DIR`` works too.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+CONF_PKG = "pkg://pretrainlab.conf"
+USER_CONF_ENV = "PRETRAINLAB_CONFIG_DIR"
 COMMANDS = {
     "pretrain": ("pretrainlab.pretrain", "pretrain one objective on one corpus"),
     "probe": ("pretrainlab.probes.run", "probe a pretrained run (or scratch) on a task"),
@@ -50,6 +56,38 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def user_config_dirs() -> list[Path]:
+    """The folders named by PRETRAINLAB_CONFIG_DIR (``os.pathsep``-separated), in order."""
+    value = os.environ.get(USER_CONF_ENV, "")
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+
+
+def find_config(group: str, name: str) -> Path | None:
+    """``GROUP/NAME.yaml`` in pretrainlab's configs or, failing that, in a user config folder."""
+    for folder in (CONF_DIR, *user_config_dirs()):
+        if (path := folder / group / f"{name}.yaml").is_file():
+            return path
+    return None
+
+
+def config_names(group: str) -> list[str]:
+    """The options of a config group (``GROUP/*.yaml``), pretrainlab's and the user's, A-Z."""
+    folders = (CONF_DIR, *user_config_dirs())
+    return sorted({p.stem for f in folders for p in (f / group).glob("*.yaml")})
+
+
+def _check_user_config_dirs() -> None:
+    missing = [str(d) for d in user_config_dirs() if not d.is_dir()]
+    if missing:
+        print(
+            f"pretrainlab: error: {USER_CONF_ENV} names {', '.join(missing)}, which is not a "
+            "folder: set it to one or more config folders (laid out like pretrainlab's conf/, "
+            f"e.g. DIR/objective/my_objective.yaml), separated by {os.pathsep!r}, or unset it.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(_usage())
@@ -62,5 +100,6 @@ def main() -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
+    _check_user_config_dirs()
     sys.argv[0] = f"pretrainlab {command}"
     importlib.import_module(COMMANDS[command][0]).main()

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pretrainlab.budget import ComputeBudget, world_size
-from pretrainlab.data.corpus import Corpus
-from pretrainlab.data.tokenizer import TokenizerSpec
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.models.encoder import EncoderSpec
-from pretrainlab.objectives.base import OptimSpec, PretrainObjective
+
+# Targets that moved since earlier runs saved their config.yaml, old -> new: those configs still
+# build (``reproduce``, a study's saved plan).
+MOVED_TARGETS = {
+    "pretrainlab.data.tasks.embedded.load_embedded_task": (
+        "pretrainlab.embedded.tasks.load_embedded_task"
+    ),
+    "pretrainlab.data.tasks.facts.load_facts_task": "pretrainlab.embedded.facts_task.load_facts_task",
+    "pretrainlab.objectives.base.OptimSpec": "pretrainlab.objectives.optim.OptimSpec",
+}
 
 
 def build(node: DictConfig, **runtime: Any) -> Any:
@@ -30,6 +34,10 @@ def build(node: DictConfig, **runtime: Any) -> Any:
     Runtime objects are passed to the constructor directly (Hydra would turn dataclasses
     passed through ``instantiate`` into configs).
     """
+    moved = MOVED_TARGETS.get(node.get("_target_")) if OmegaConf.is_dict(node) else None
+    if moved is not None:  # a config saved before its class moved (reproduce reads those)
+        node = node.copy()
+        node._target_ = moved
     try:
         return instantiate(node, _partial_=True, _convert_="all")(**runtime)
     except InstantiationException as err:
@@ -43,14 +51,12 @@ def build(node: DictConfig, **runtime: Any) -> Any:
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
     """Compose ``conf/<name>.yaml`` with overrides, inside or outside a running Hydra app."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
-
-    from pretrainlab.cli import CONF_DIR
 
     if GlobalHydra.instance().is_initialized():
         return compose(name, overrides=overrides)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module="pretrainlab.conf", version_base="1.3"):
         return compose(name, overrides=overrides)
 
 
@@ -127,6 +133,31 @@ PRETRAIN_KNOBS = (
     Knob("corpus.seed", int, 0),
     Knob("objective.mask_rate", float, 0, 1, open_low=True, open_high=True),
 )
+BETA = Knob("optim.betas[i]", float, 0, 1, open_high=True)
+
+
+# Every numeric knob of `pretrainlab probe` outside the tuning grids (probes/tuning.py checks
+# those) and the task's own fields (checked by the task's spec).
+PROBE_KNOBS = (
+    Knob("seed", int, 0),
+    Knob("threads", int, 1, 4096, nullable=True),
+    Knob("probe.max_length", int, 16),  # and at most the encoder's positions (probes/run.py)
+    Knob("probe.stride", int, 0),
+    Knob("probe.linear.epochs", int, 1, 1_000_000),
+    Knob("probe.linear.lr", float, 0, 10, open_low=True),
+    Knob("probe.linear.weight_decay", float, 0, nullable=True),
+    Knob("probe.linear_qa.epochs", int, 1, 1_000_000),
+    Knob("probe.linear_qa.lr", float, 0, 10, open_low=True),
+    Knob("probe.linear_qa.weight_decay", float, 0, nullable=True),
+    Knob("probe.finetune.max_steps", int, 1),
+    Knob("probe.finetune.max_epochs", int, 1, nullable=True),
+    Knob("probe.finetune.eval_every", int, 1),
+    Knob("probe.finetune.lr", float, 0, 1, open_low=True),
+    Knob("probe.finetune.batch_size", int, 1, 1 << 20),
+    Knob("probe.finetune.warmup_ratio", float, 0, 1, open_high=True),
+    Knob("probe.finetune.weight_decay", float, 0, 1, open_high=True, nullable=True),
+)
+_KNOBS = {rule.key: rule for rule in (*PRETRAIN_KNOBS, *PROBE_KNOBS)}
 
 
 def _select(cfg: DictConfig, key: str) -> Any:
@@ -140,26 +171,48 @@ def _select(cfg: DictConfig, key: str) -> Any:
         ) from None
 
 
+def check_known_keys(what: str, given: Any, known: list[str]) -> None:
+    """Refuse keys of the mapping ``given`` that are not in ``known``, naming both."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise PretrainlabError(
+            f"{what} has unknown key(s) {', '.join(unknown)}: the accepted keys are "
+            f"{', '.join(known)}."
+        )
+
+
+def knob(key: str) -> Knob:
+    """The one rule of a numeric knob: its entry in the tables above."""
+    return _KNOBS[key]
+
+
+def check_value(key: str, value: Any, hint: str = "") -> None:
+    """Refuse ``value`` for ``key`` unless its table entry accepts it (``hint`` is appended to
+    what is accepted, e.g. what BERT uses)."""
+    rule = knob(key)
+    if not rule.ok(value):
+        raise PretrainlabError(f"{key}={value!r} is not valid: expected {rule.accepted()}{hint}.")
+
+
 def check_knobs(cfg: DictConfig, knobs: tuple[Knob, ...]) -> None:
-    for knob in knobs:
-        value = _select(cfg, knob.key)
-        if value is _ABSENT:
-            continue
-        if not knob.ok(value):
-            raise PretrainlabError(
-                f"{knob.key}={value!r} is not valid: expected {knob.accepted()}."
-            )
+    for rule in knobs:
+        value = _select(cfg, rule.key)
+        if value is not _ABSENT:
+            check_value(rule.key, value)
+
+
+def _count_or_fraction(value: Any, fraction_ok: bool = True) -> bool:
+    """An integer >= 1, or (``fraction_ok``) a finite float in (0, 1]: Lightning's batch /
+    step counts and their fractional forms."""
+    return not isinstance(value, bool) and (
+        (isinstance(value, int) and value >= 1)
+        or (fraction_ok and isinstance(value, float) and math.isfinite(value) and 0 < value <= 1)
+    )
 
 
 def _check_limit_val_batches(cfg: DictConfig) -> None:
     value = _select(cfg, "trainer.limit_val_batches")
-    if value is _ABSENT or value is None:
-        return
-    ok = not isinstance(value, bool) and (
-        (isinstance(value, int) and value >= 1)
-        or (isinstance(value, float) and math.isfinite(value) and 0 < value <= 1)
-    )
-    if not ok:
+    if value is not _ABSENT and value is not None and not _count_or_fraction(value):
         raise PretrainlabError(
             f"trainer.limit_val_batches={value!r} is not valid: expected an integer >= 1 "
             "(batches) or a fraction in (0, 1]."
@@ -168,36 +221,23 @@ def _check_limit_val_batches(cfg: DictConfig) -> None:
 
 def _check_val_check_interval(cfg: DictConfig) -> None:
     value = _select(cfg, "trainer.val_check_interval")
-    if value is _ABSENT:
-        return
     by_steps = _select(cfg, "trainer.check_val_every_n_epoch") in (None, _ABSENT)
-    ok = not isinstance(value, bool) and (
-        (isinstance(value, int) and value >= 1)
-        or (not by_steps and isinstance(value, float) and math.isfinite(value) and 0 < value <= 1)
-    )
-    if not ok:
-        accepted = (
-            "an integer >= 1 (steps; trainer.check_val_every_n_epoch is null)"
-            if by_steps
-            else "an integer >= 1 (batches) or a fraction of an epoch in (0, 1]"
-        )
-        raise PretrainlabError(
-            f"trainer.val_check_interval={value!r} is not valid: expected {accepted}."
-        )
-
-
-def _check_betas(cfg: DictConfig) -> None:
-    value = _select(cfg, "optim.betas")
-    if value is _ABSENT:
+    if value is _ABSENT or _count_or_fraction(value, fraction_ok=not by_steps):
         return
-    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-    ok = (
-        isinstance(plain, (list, tuple))
-        and len(plain) == 2
-        and all(
-            not isinstance(b, bool) and isinstance(b, (int, float)) and 0 <= b < 1 for b in plain
-        )
+    accepted = (
+        "an integer >= 1 (steps; trainer.check_val_every_n_epoch is null)"
+        if by_steps
+        else "an integer >= 1 (batches) or a fraction of an epoch in (0, 1]"
     )
+    raise PretrainlabError(
+        f"trainer.val_check_interval={value!r} is not valid: expected {accepted}."
+    )
+
+
+def check_betas(value: Any) -> None:
+    """``optim.betas``: two numbers in [0, 1) (the config check and :class:`OptimSpec`)."""
+    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    ok = isinstance(plain, (list, tuple)) and len(plain) == 2 and all(map(BETA.ok, plain))
     if not ok:
         raise PretrainlabError(
             f"optim.betas={plain!r} is not valid: expected two numbers in [0, 1), e.g. [0.9, 0.98]."
@@ -211,30 +251,17 @@ def _int(cfg: DictConfig, key: str, low: int) -> int:
     return value
 
 
-@dataclass
-class PretrainParts:
-    encoder: EncoderSpec
-    optim: OptimSpec
-    tokenizer: TokenizerSpec
-    corpus: Corpus
-    objective_cls: type[PretrainObjective]
-    seq_len: int
-    batch_size: int
-    cache_dir: Path
-    budget: ComputeBudget
-    tokens_per_step: int
-    flops_per_token: float  # declared: with tokenizer.vocab_size, before the tokenizer exists
-
-
-def pretrain_parts(cfg: DictConfig) -> PretrainParts:
-    """Validate and build everything cheap; fail here, before data or model work starts."""
+def check_pretrain(cfg: DictConfig) -> None:
+    """Every rule of a pretraining config that no single group owns, after the knob table:
+    the cross-group ones (sequence length against the encoder's positions) included."""
     check_knobs(cfg, PRETRAIN_KNOBS)
     _check_limit_val_batches(cfg)
     _check_val_check_interval(cfg)
-    _check_betas(cfg)
+    if (betas := _select(cfg, "optim.betas")) is not _ABSENT:
+        check_betas(betas)
     _int(cfg, "seed", 0)
     seq_len = _int(cfg, "data.seq_len", 8)
-    batch_size = _int(cfg, "data.batch_size", 1)
+    _int(cfg, "data.batch_size", 1)
     _int(cfg, "data.max_val_examples", 1)
     _int(cfg, "trainer.max_steps", 1)
     encoder = build(cfg.encoder)
@@ -244,27 +271,3 @@ def pretrain_parts(cfg: DictConfig) -> PretrainParts:
             f"(encoder.max_positions={encoder.max_positions} for encoder={encoder.name}): use "
             f"data.seq_len <= {encoder.max_positions} or a larger encoder.max_positions."
         )
-    objective_cls = get_class(cfg.objective._target_)
-    params = {k: v for k, v in cfg.objective.items() if k != "_target_"}
-    objective_cls.validate(**params)
-    tokens_per_step = batch_size * seq_len * world_size(cfg.trainer)
-    tokens_per_step *= cfg.trainer.get("accumulate_grad_batches") or 1
-    flops_per_token = encoder.flops_per_token(
-        seq_len, cfg.tokenizer.vocab_size, objective_cls.predicted_share(**params)
-    )
-    budget = build(cfg.budget) if cfg.get("budget") else ComputeBudget()
-    if (steps := budget.steps(tokens_per_step, flops_per_token)) is not None:
-        cfg.trainer.max_steps = steps  # the budget decides; config.yaml records both
-    return PretrainParts(
-        encoder=encoder,
-        optim=build(cfg.optim),
-        tokenizer=build(cfg.tokenizer),
-        corpus=build(cfg.corpus),
-        objective_cls=objective_cls,
-        seq_len=seq_len,
-        batch_size=batch_size,
-        cache_dir=Path(cfg.paths.cache_dir).expanduser(),
-        budget=budget,
-        tokens_per_step=tokens_per_step,
-        flops_per_token=flops_per_token,
-    )

@@ -106,7 +106,8 @@ MANIFEST = "_manifest.json"
 HASH_LIMIT = 64 << 20  # files up to this size are hashed in the manifest, larger ones sized
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -124,7 +125,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
     for p in _files(folder):
         size = p.stat().st_size
         out[str(p.relative_to(folder))] = (
-            {"size": size, "sha256": _sha256(p)} if size <= HASH_LIMIT else {"size": size}
+            {"size": size, "sha256": file_sha256(p)} if size <= HASH_LIMIT else {"size": size}
         )
     return out
 
@@ -148,7 +149,7 @@ def verify_manifest(folder: str | os.PathLike) -> str | None:
         entry = {"size": entry} if isinstance(entry, int) else entry
         if not isinstance(entry, dict) or present[name].stat().st_size != entry.get("size"):
             return f"{name} has the wrong size"
-        if "sha256" in entry and _sha256(present[name]) != entry["sha256"]:
+        if "sha256" in entry and file_sha256(present[name]) != entry["sha256"]:
             return f"{name} has the wrong content hash"
     return None
 

@@ -80,7 +80,7 @@ def csv_logger(
 
 def _checkpoint_step(run_dir: Path) -> int | None:
     """The optimizer step of the run's ``last.ckpt`` (None: no readable checkpoint)."""
-    from pretrainlab.pretrain import LAST_CKPT
+    from pretrainlab.run import LAST_CKPT
 
     path = run_dir / LAST_CKPT
     if not path.is_file():

@@ -13,72 +13,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import SIGTERMException
-from safetensors.torch import save_file
 
 from pretrainlab.budget import spent
-from pretrainlab.callbacks import History, Throughput
-from pretrainlab.cli import CONF_DIR, user_errors
-from pretrainlab.config import PretrainParts, build, pretrain_parts
-from pretrainlab.data.datamodule import PretrainDataModule
-from pretrainlab.data.prepare import PretrainData, prepare_pretraining_data
+from pretrainlab.cli import CONF_PKG, user_errors
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.faults import (
-    PREEMPTED_EXIT,
-    AtomicCheckpointIO,
-    DecayStartCheckpoint,
-    FiniteLoss,
-    LastCheckpoint,
-    Preemption,
-    RNGState,
-    check_writable,
-    disk_errors,
-    preflight_output_dir,
-)
-from pretrainlab.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
-from pretrainlab.objectives.base import decay_start
+from pretrainlab.faults import PREEMPTED_EXIT, check_writable, disk_errors, preflight_output_dir
+from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.perf import tune_allocator
-from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
-from pretrainlab.run import RunRecord
-
-LAST_CKPT = "checkpoints/last.ckpt"
-DECAY_CKPT = "checkpoints/decay_start.ckpt"  # a wsd run's state before it decays
-NSP_HEAD_FILE = "nsp_head.safetensors"
-
-
-def _logger(cfg: DictConfig, run_dir: Path, name: str, record: RunRecord) -> Any:
-    if not cfg.logger or "_target_" not in cfg.logger:
-        return False
-    logger = build(
-        cfg.logger,
-        save_dir=run_dir,
-        name=cfg.logger.get("name") or name,
-        run_id=record.data.get("wandb_id"),
-    )
-    if hasattr(logger, "experiment") and hasattr(logger.experiment, "id"):
-        record.update(
-            wandb_id=logger.experiment.id,
-            wandb_dir=str(logger.experiment.dir),
-            wandb_group=cfg.logger.get("group"),
-        )
-        logger.log_hyperparams(redact_config(OmegaConf.to_container(cfg, resolve=True)))
-    return logger
-
-
-def export_hf(objective: pl.LightningModule, tokenizer: Any, folder: Path) -> None:
-    """save_pretrained (safetensors) of the model with its head, plus the tokenizer. Built
-    aside and renamed into place: an earlier export stays whole until the new one is."""
-    with atomic_dir(folder, replace=True) as tmp:
-        objective.model.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        head = getattr(objective, "nsp_head", None)  # a head transformers does not hold
-        if head is not None:
-            save_file(head.state_dict(), str(tmp / NSP_HEAD_FILE))
+from pretrainlab.recipe import Recipe, Run
+from pretrainlab.redact import redact_hydra_run, redacted_yaml
+from pretrainlab.run import LAST_CKPT, RunRecord
 
 
 def _check_resume(
@@ -108,11 +57,11 @@ def _check_resume(
 
 
 def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    parts = pretrain_parts(cfg)
+    recipe = Recipe.from_cfg(cfg)  # every rule checked here, before any data or model work
     run_dir = Path(run_dir)
     check_writable(run_dir)
     with disk_errors(run_dir):
-        return _pretrain(cfg, run_dir, parts)
+        return _pretrain(recipe, run_dir)
 
 
 def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, float] | None:
@@ -127,33 +76,8 @@ def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, f
     return None
 
 
-def prepare_run(
-    cfg: DictConfig, parts: PretrainParts, with_train: bool = True
-) -> tuple[PretrainData, Any]:
-    """The run's data (corpus -> tokenizer -> examples, cached) and its objective module."""
-    data = prepare_pretraining_data(
-        parts.corpus,
-        parts.tokenizer,
-        parts.seq_len,
-        parts.objective_cls.data_format,
-        cfg.seed,
-        parts.cache_dir,
-        cfg.data.max_val_examples,
-        parts.batch_size,
-        with_train=with_train,
-    )
-    objective = build(
-        cfg.objective,
-        encoder=parts.encoder,
-        vocab_size=len(data.tokenizer),
-        special_ids=data.special_ids,
-        optim=parts.optim,
-        seed=cfg.seed,
-    )
-    return data, objective
-
-
-def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
+def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
+    cfg = recipe.cfg
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     if cfg.trainer.get("accelerator") == "cpu":
@@ -167,11 +91,9 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
             f"pretrainlab: {run_dir} already completed this config; nothing to do.", file=sys.stderr
         )
         return done
-    data, objective = prepare_run(cfg, parts)
-    _check_repeats(cfg, parts, data.stats.get("train_examples"))
-    if cfg.get(
-        "compile"
-    ):  # compile the encoder's forward; weights and state_dict keys stay as they are
+    data, objective = recipe.prepare()
+    _check_repeats(recipe, data.stats.get("train_examples"))
+    if cfg.get("compile"):  # the encoder's forward; weights and state_dict keys stay as they are
         body = objective.model.base_model
         body.forward = torch.compile(body.forward, dynamic=True)
     last = run_dir / LAST_CKPT
@@ -181,114 +103,92 @@ def _pretrain(cfg: DictConfig, run_dir: Path, parts: Any) -> dict[str, float]:
         _check_resume(last, objective, record, data.data_hash)
     atomic_write_text(run_dir / "config.yaml", config_text)
     record.start(
-        objective=objective.name,
+        **objective.describe(),  # what probes, pooling and the study read of the objective
         seed=cfg.seed,
-        encoder=parts.encoder.name,
-        corpus=parts.corpus.name,
+        encoder=recipe.encoder.name,
+        corpus=recipe.corpus.name,
         data_hash=data.data_hash,
         data=data.stats,
-        causal=objective.causal,
-        uses_segments=objective.uses_segments,
-        probe_pooling=objective.probe_pooling(),  # what probe.pooling=auto pools from it
         parameters=sum(p.numel() for p in objective.parameters()),
         resumed_from_step=_step(last) if last.exists() else None,
         # what the run is declared to spend: the equal-compute terms of a study
         compute={
-            "budget": parts.budget.kind,
-            **spent(cfg.trainer.max_steps, parts.tokens_per_step, parts.flops_per_token),
+            "budget": recipe.budget.kind,
+            **spent(cfg.trainer.max_steps, recipe.tokens_per_step, recipe.flops_per_token),
         },
     )
-    datamodule = PretrainDataModule(
-        data.train, data.val, objective.collate, parts.batch_size, cfg.seed, cfg.data.num_workers
-    )
-    every = cfg.trainer.log_every_n_steps
-    throughput = Throughput(
-        parts.encoder.flops_per_token(
-            parts.seq_len, len(data.tokenizer), objective.predicted_fraction()
-        ),
-        every,
-    )
-    preemption = Preemption(last)
-    callbacks = [
-        throughput,
-        FiniteLoss(every, cfg.checkpoint_every),  # before anything that records or saves
-        History(run_dir / "history.csv", every),
-        RNGState(cfg.seed),
-        preemption,
-        LastCheckpoint(last, cfg.checkpoint_every),
-    ]
-    if parts.optim.schedule == "wsd":
-        start = decay_start(parts.optim, cfg.trainer.max_steps)
-        callbacks.append(DecayStartCheckpoint(run_dir / DECAY_CKPT, start))
-    trainer = build(
-        cfg.trainer,
-        logger=_logger(cfg, run_dir, f"{objective.name}-s{cfg.seed}", record),
-        callbacks=callbacks,
-        default_root_dir=str(run_dir),
-        plugins=[AtomicCheckpointIO()],
-        # the datamodule splits its own permutation across processes (EpochPermutationSampler)
-        # and its validation set the same way
-        use_distributed_sampler=False,
-    )
+    run = recipe.build(run_dir, data, objective, record)
     try:
-        trainer.fit(
-            objective,
-            datamodule=datamodule,
-            ckpt_path=str(last) if last.exists() else None,
-            weights_only=True,
-        )
-        final = trainer.validate(objective, datamodule=datamodule, verbose=False)[0]
-        metrics = {k: float(v) for k, v in final.items()}
-        metrics.update(throughput.summary(), steps=trainer.global_step)
-        metrics["baseline/unigram_acc"] = data.stats["unigram_acc"]
-        if trainer.is_global_zero:
-            export_hf(objective, data.tokenizer, run_dir / "hf")
-            atomic_write_json(run_dir / "metrics.json", metrics)
-            record.finish("completed")
-            if cfg.get("probe_after"):
-                metrics.update(_probe_after(cfg.probe_after, run_dir))
-                atomic_write_json(run_dir / "metrics.json", metrics)
-        return metrics
+        return _fit(run, record, run_dir, cfg.get("probe_after"))
     except SIGTERMException:
-        saved = _step(last) if last.exists() else None
-        where = (
-            f"{last} holds step {saved}"
-            if saved is not None
-            else "no checkpoint was saved yet: it starts over"
-        )
-        record.finish("preempted", error=f"SIGTERM at step {trainer.global_step}; {where}")
-        print(
-            f"pretrainlab: stopped by SIGTERM at step {trainer.global_step}; {where}. Run the "
-            "same command to resume.",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise SystemExit(PREEMPTED_EXIT) from None
+        _stopped(run, record)
     except BaseException as err:
-        if preemption.handed_over:  # submitit requeues the job; it resumes from last.ckpt
-            record.finish("preempted", error=f"requeued at step {preemption.saved_step}")
+        if run.preemption.handed_over:  # submitit requeues the job; it resumes from last.ckpt
+            record.finish("preempted", error=f"requeued at step {run.preemption.saved_step}")
         else:
             record.finish("failed", error=f"{type(err).__name__}: {err}")
         raise
     finally:
-        if trainer.logger:
-            trainer.logger.finalize("success")
+        if run.trainer.logger:
+            run.trainer.logger.finalize("success")
         import wandb
 
         if wandb.run is not None:
             wandb.finish()
 
 
-def _check_repeats(cfg: DictConfig, parts: PretrainParts, blocks: int | None) -> None:
+def _fit(run: Run, record: RunRecord, run_dir: Path, probe_after: str | None) -> dict[str, float]:
+    """Train (resuming from last.ckpt if there is one), validate, export, record."""
+    trainer, objective, last = run.trainer, run.objective, run.last
+    trainer.fit(
+        objective,
+        datamodule=run.datamodule,
+        ckpt_path=str(last) if last.exists() else None,
+        weights_only=True,
+    )
+    final = trainer.validate(objective, datamodule=run.datamodule, verbose=False)[0]
+    metrics = {k: float(v) for k, v in final.items()}
+    metrics.update(run.throughput.summary(), steps=trainer.global_step)
+    metrics["baseline/unigram_acc"] = run.data.stats["unigram_acc"]
+    if trainer.is_global_zero:
+        run.export(run_dir / "hf")
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        record.finish("completed")
+        if probe_after:
+            metrics.update(_probe_after(probe_after, run_dir))
+            atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _stopped(run: Run, record: RunRecord) -> None:
+    """SIGTERM: say where the run stopped and how to resume, and exit with PREEMPTED_EXIT."""
+    step, last = run.trainer.global_step, run.last
+    saved = _step(last) if last.exists() else None
+    where = (
+        f"{last} holds step {saved}"
+        if saved is not None
+        else "no checkpoint was saved yet: it starts over"
+    )
+    record.finish("preempted", error=f"SIGTERM at step {step}; {where}")
+    print(
+        f"pretrainlab: stopped by SIGTERM at step {step}; {where}. Run the same command to resume.",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(PREEMPTED_EXIT) from None
+
+
+def _check_repeats(recipe: Recipe, blocks: int | None) -> None:
     """``data.allow_repeats=false``: a run that would pass over its training data more than
     once is an error before training (a streaming corpus has no block count: not checked)."""
+    cfg = recipe.cfg
     if cfg.data.get("allow_repeats", True) or not blocks:
         return
-    epochs = cfg.trainer.max_steps * parts.tokens_per_step / (blocks * parts.seq_len)
+    epochs = cfg.trainer.max_steps * recipe.tokens_per_step / (blocks * recipe.seq_len)
     if epochs > 1:
         raise PretrainlabError(
-            f"{cfg.trainer.max_steps} steps of {parts.tokens_per_step} tokens would pass over "
-            f"the corpus's {blocks * parts.seq_len:,} training tokens {epochs:.2f} times, and "
+            f"{cfg.trainer.max_steps} steps of {recipe.tokens_per_step} tokens would pass over "
+            f"the corpus's {blocks * recipe.seq_len:,} training tokens {epochs:.2f} times, and "
             "data.allow_repeats=false (a study's budget axis sets it unless "
             "study.allow_repeats=true): lower the budget, use a larger corpus, or allow repeats."
         )
@@ -332,4 +232,4 @@ def main() -> None:
     import hydra
 
     preflight_output_dir(sys.argv[1:])
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="pretrain")(_run)()
+    hydra.main(version_base="1.3", config_path=CONF_PKG, config_name="pretrain")(_run)()

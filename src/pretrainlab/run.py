@@ -17,6 +17,8 @@ from typing import Any
 from pretrainlab.io import atomic_write_json, read_json
 from pretrainlab.redact import redact_argv
 
+LAST_CKPT = "checkpoints/last.ckpt"  # saved every checkpoint_every steps and on SIGTERM
+DECAY_CKPT = "checkpoints/decay_start.ckpt"  # a wsd run's state before it decays
 PACKAGES = (
     "torch",
     "pytorch-lightning",
@@ -33,22 +35,16 @@ PACKAGES = (
 def git_commit() -> str:
     """The commit of the pretrainlab source tree (``+dirty`` when it has changes)."""
     here = Path(__file__).resolve().parent
+
+    def git(*args: str, check: bool = False) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5, check=check
+        )
+        return done.stdout.strip()
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
+        sha = git("rev-parse", "HEAD", check=True)
+        dirty = git("status", "--porcelain", "--untracked-files=no")
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -135,8 +131,6 @@ def copy_run(
     """Start ``target`` as a copy of the run folder ``origin`` (less ``ignore``), whose
     ``run.json`` loses ``drop`` and gains ``record``, and, given ``checkpoint``, resumes from it
     (copied as ``last.ckpt``). Copied beside, then renamed: a killed copy leaves no half run."""
-    from pretrainlab.pretrain import LAST_CKPT
-
     part = target.with_name(f"{target.name}.{record['status']}")
     shutil.rmtree(part, ignore_errors=True)
     shutil.copytree(origin, part, ignore=shutil.ignore_patterns(*ignore))

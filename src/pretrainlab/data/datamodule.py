@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
+from pretrainlab import seeds
 from pretrainlab.errors import PretrainlabError
 
 # What a collator gets beside each example to derive its randomness from: the example's
@@ -74,7 +75,7 @@ class EpochPermutationSampler(Sampler[tuple[int, int]]):
             None,
         )
         self.skipped, epoch = skip, self.epoch
-        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        g = seeds.data_order(self.seed, epoch)
         order = torch.randperm(self.n, generator=g)[: len(self) * self.world]
         return ((epoch, i) for i in order[self.rank :: self.world][skip:].tolist())
 
@@ -162,7 +163,7 @@ class PretrainDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             # its own generator: iter() draws worker seeds from it, not from the global RNG
             # (which a resumed run restores to the checkpoint's state)
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=seeds.loader(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

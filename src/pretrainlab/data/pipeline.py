@@ -124,10 +124,12 @@ def make_nsp_pairs(
     all_docs = _sentences(docs)
     if sum(len(d) >= 2 for d in all_docs) < 2:
         raise PretrainlabError(
-            "NSP needs documents with sentence boundaries: at least two documents of two or more "
+            "Segment pairs (data format 'pairs') need documents with sentence boundaries: at "
+            "least two documents of two or more "
             "sentences, but this corpus has "
             f"{sum(len(d) >= 2 for d in all_docs)}. Use a corpus that keeps sentence and document "
-            "boundaries (e.g. corpus=synthetic or corpus=wikitext2), or objective=mlm/clm."
+            "boundaries (e.g. corpus=synthetic or corpus=wikitext2), or an objective of data "
+            "format 'blocks'."
         )
     budget, pairs = seq_len - 3, []
     for d, sents in enumerate(all_docs):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerFast
 
+from pretrainlab import seeds
 from pretrainlab.data.corpus import Corpus, build_corpus
 from pretrainlab.data.pipeline import make_nsp_pairs, pack_blocks, tokenize_corpus
 from pretrainlab.data.tokenizer import SPECIAL_TOKENS, TokenizerSpec, train_tokenizer
@@ -48,27 +49,56 @@ def unigram_accuracy(examples: Any, n_special: int) -> float:
     return (torch.bincount(ids).max() / max(1, ids.numel())).item()
 
 
-def _too_small(
-    corpus: Corpus, n_train: Any, n_val: int, seq_len: int, data_format: str, batch_size: int
-) -> PretrainlabError:
-    return PretrainlabError(
-        f"corpus {corpus.name!r} is too small for one batch: it gives {n_train} training "
-        f"and {n_val} validation examples of data.seq_len={seq_len} ({data_format}), but "
-        f"data.batch_size={batch_size}. Use a larger corpus (e.g. corpus.num_words) or a "
-        "smaller data.batch_size / data.seq_len."
-    )
+@dataclass(frozen=True)
+class _Request:
+    """The arguments of :func:`prepare_pretraining_data`, as the two paths share them."""
+
+    corpus: Corpus
+    tokenizer_spec: TokenizerSpec
+    seq_len: int
+    data_format: str
+    seed: int
+    cache_dir: str | os.PathLike
+    max_val_examples: int
+    batch_size: int
+
+    def check_size(self, n_train: int, n_val: int, with_train: bool = True) -> None:
+        if (with_train and n_train < self.batch_size) or n_val == 0:
+            raise PretrainlabError(
+                f"corpus {self.corpus.name!r} is too small for one batch: it gives {n_train} "
+                f"training and {n_val} validation examples of data.seq_len={self.seq_len} "
+                f"({self.data_format}), but data.batch_size={self.batch_size}. Use a larger "
+                "corpus (e.g. corpus.num_words) or a smaller data.batch_size / data.seq_len."
+            )
+
+    def data(
+        self, tokenizer: Any, tok_key: str, train: Any, val: Any, **stats: Any
+    ) -> PretrainData:
+        """The :class:`PretrainData` of either path; ``stats`` adds to the shared ones
+        (``hash`` holds what the data hash covers besides seq_len, format and seed)."""
+        ids = special_ids(tokenizer)
+        hashed = {**stats.pop("hash"), "seq_len": self.seq_len, "format": self.data_format}
+        stats_val = (
+            val if self.data_format == "blocks" else [torch.tensor(p["input_ids"]) for p in val]
+        )
+        return PretrainData(
+            tokenizer=tokenizer,
+            train=train,
+            val=val,
+            special_ids=ids,
+            data_hash=content_hash({**hashed, "seed": self.seed}),
+            stats={
+                "corpus": self.corpus.cache_key(),
+                "tokenizer": tok_key,
+                "vocab_size": len(tokenizer),
+                **stats,
+                "val_examples": len(val),
+                "unigram_acc": unigram_accuracy(stats_val, len(ids)),
+            },
+        )
 
 
-def prepare_streaming_data(
-    corpus: Corpus,
-    tokenizer_spec: TokenizerSpec,
-    seq_len: int,
-    data_format: str,
-    seed: int,
-    cache_dir: str | os.PathLike,
-    max_val_examples: int,
-    batch_size: int,
-) -> PretrainData:
+def _prepare_streaming(req: _Request) -> PretrainData:
     """The streaming path: tokenizer from a bounded stream, training blocks packed on the fly,
     the first ``max_val_examples`` validation blocks materialised."""
     from pretrainlab.data.streaming import (
@@ -77,50 +107,28 @@ def prepare_streaming_data(
         train_tokenizer_streaming,
     )
 
-    if data_format != "blocks":
+    if req.data_format != "blocks":
         raise PretrainlabError(
-            f"corpus.streaming=true supports the packed-block objectives (mlm, clm) only: this "
-            f"objective needs NSP sentence pairs (data format {data_format!r}), which streaming "
-            "mode does not build. Use corpus.streaming=false (the corpus is materialised in an "
-            "on-disk cache) or objective=mlm / objective=clm."
+            "corpus.streaming=true supports objectives of data format 'blocks' (packed "
+            f"blocks) only: this objective's data format is {req.data_format!r} (segment "
+            "pairs), which streaming mode does not build. Use corpus.streaming=false (the "
+            "corpus is materialised in an on-disk cache) or an objective of data format "
+            "'blocks'."
         )
+    corpus = req.corpus
     tokenizer, tok_key = train_tokenizer_streaming(
-        tokenizer_spec, corpus, cache_dir, getattr(corpus, "tokenizer_docs", None)
+        req.tokenizer_spec, corpus, req.cache_dir, getattr(corpus, "tokenizer_docs", None)
     )
-    ids = special_ids(tokenizer)
-    train = StreamingBlocks(
-        corpus, tokenizer, seq_len, "train", seed, getattr(corpus, "shuffle_buffer", 10_000)
-    )
-    val = take_blocks(StreamingBlocks(corpus, tokenizer, seq_len, "validation"), max_val_examples)
-    n_first = len(take_blocks(train, batch_size))  # reads only the first few documents
-    if n_first < batch_size or len(val) == 0:
-        raise _too_small(corpus, n_first, len(val), seq_len, data_format, batch_size)
-    return PretrainData(
-        tokenizer=tokenizer,
-        train=train,
-        val=val,
-        special_ids=ids,
-        data_hash=content_hash(
-            {
-                "streaming": corpus.cache_key(),
-                "tokenizer": tok_key,
-                "seq_len": seq_len,
-                "format": data_format,
-                "seed": seed,
-                "shuffle_buffer": train.buffer_size,
-            }
-        ),
-        stats={
-            "corpus": corpus.cache_key(),
-            "tokenizer": tok_key,
-            "vocab_size": len(tokenizer),
-            "streaming": True,
-            "train_examples": None,
-            "val_examples": len(val),
-            "train_documents": None,
-            "unigram_acc": unigram_accuracy(val, len(ids)),
-        },
-    )
+    buffer = getattr(corpus, "shuffle_buffer", 10_000)
+    train = StreamingBlocks(corpus, tokenizer, req.seq_len, "train", req.seed, buffer)
+    val = StreamingBlocks(corpus, tokenizer, req.seq_len, "validation")
+    val = take_blocks(val, req.max_val_examples)
+    req.check_size(len(take_blocks(train, req.batch_size)), len(val))  # the first documents
+    key = {"streaming": corpus.cache_key(), "tokenizer": tok_key, "shuffle_buffer": buffer}
+    return req.data(
+        tokenizer, tok_key, train, val, hash=key, streaming=True, train_examples=None,
+        train_documents=None,
+    )  # fmt: skip
 
 
 def prepare_pretraining_data(
@@ -136,52 +144,30 @@ def prepare_pretraining_data(
 ) -> PretrainData:
     """``with_train=False`` builds the validation examples only (``train`` is then empty): what
     the forgetting monitor needs, without packing or pairing the whole training split."""
+    req = _Request(
+        corpus, tokenizer_spec, seq_len, data_format, seed, cache_dir, max_val_examples, batch_size
+    )
     if getattr(corpus, "streaming", False):
-        return prepare_streaming_data(
-            corpus,
-            tokenizer_spec,
-            seq_len,
-            data_format,
-            seed,
-            cache_dir,
-            max_val_examples,
-            batch_size,
-        )
+        return _prepare_streaming(req)
     docs = build_corpus(corpus, cache_dir)
     tokenizer, tok_key = train_tokenizer(tokenizer_spec, docs, corpus.cache_key(), cache_dir)
     ids = special_ids(tokenizer)
     tokens, tokens_key = tokenize_corpus(
         docs, tokenizer, f"{corpus.cache_key()}/{tok_key}", cache_dir
     )
-    if data_format == "blocks":
-        train = pack_blocks(tokens["train"], seq_len, ids["cls"]) if with_train else []
-        val = pack_blocks(tokens["validation"], seq_len, ids["cls"])[:max_val_examples]
-    else:
-        train = (
-            make_nsp_pairs(tokens["train"], seq_len, seed, ids["cls"], ids["sep"])
-            if with_train
-            else []
+
+    def examples(split: str, wanted: bool = True) -> Any:
+        if not wanted:
+            return []
+        if data_format == "blocks":
+            return pack_blocks(tokens[split], seq_len, ids["cls"])
+        return make_nsp_pairs(
+            tokens[split], seq_len, seeds.pairs(seed, split), ids["cls"], ids["sep"]
         )
-        val = make_nsp_pairs(tokens["validation"], seq_len, seed + 1, ids["cls"], ids["sep"])
-        val = val[:max_val_examples]
-    if (with_train and len(train) < batch_size) or len(val) == 0:
-        raise _too_small(corpus, len(train), len(val), seq_len, data_format, batch_size)
-    stats_val = val if data_format == "blocks" else [torch.tensor(p["input_ids"]) for p in val]
-    return PretrainData(
-        tokenizer=tokenizer,
-        train=train,
-        val=val,
-        special_ids=ids,
-        data_hash=content_hash(
-            {"tokens": tokens_key, "seq_len": seq_len, "format": data_format, "seed": seed}
-        ),
-        stats={
-            "corpus": corpus.cache_key(),
-            "tokenizer": tok_key,
-            "vocab_size": len(tokenizer),
-            "train_examples": len(train),
-            "val_examples": len(val),
-            "train_documents": len(tokens["train"]),
-            "unigram_acc": unigram_accuracy(stats_val, len(ids)),
-        },
-    )
+
+    train, val = examples("train", with_train), examples("validation")[:max_val_examples]
+    req.check_size(len(train), len(val), with_train)
+    return req.data(
+        tokenizer, tok_key, train, val, hash={"tokens": tokens_key},
+        train_examples=len(train), train_documents=len(tokens["train"]),
+    )  # fmt: skip

@@ -23,9 +23,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,16 +31,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 from transformers import PreTrainedTokenizerFast
 
+from pretrainlab import seeds
 from pretrainlab.data.corpus import Corpus
-from pretrainlab.data.tokenizer import (
-    TOKENIZER_VERSION,
-    TokenizerSpec,
-    _build,
-    load_tokenizer,
-    wrap,
-)
+from pretrainlab.data.tokenizer import TokenizerSpec, cached_tokenizer
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.io import cached_folder, content_hash
 
 STREAMING_VERSION = 1
 
@@ -76,27 +68,14 @@ def train_tokenizer_streaming(
 ) -> tuple[PreTrainedTokenizerFast, str]:
     """Train (or load from cache) a tokenizer on the first ``max_docs`` documents of the
     corpus' train split (all when None), read as a stream; returns it and its cache key."""
-    key = f"{spec.kind}{spec.vocab_size}-" + content_hash(
-        {
-            "v": TOKENIZER_VERSION,
-            "corpus": corpus.cache_key(),
-            "stream_docs": max_docs,
-            "streaming": STREAMING_VERSION,
-            **asdict(spec),
-        }
+    fields = {
+        "corpus": corpus.cache_key(),
+        "stream_docs": max_docs,
+        "streaming": STREAMING_VERSION,
+    }
+    return cached_tokenizer(
+        spec, fields, lambda: _sentence_batches(corpus.documents("train"), max_docs), cache_dir
     )
-
-    def build(folder: Path) -> None:
-        tok, trainer = _build(spec)
-        tok.train_from_iterator(
-            _sentence_batches(corpus.documents("train"), max_docs), trainer=trainer
-        )
-        wrap(tok, max_length=1_000_000).save_pretrained(str(folder))
-
-    tok = cached_folder(Path(cache_dir) / "tokenizer" / key, build, load_tokenizer)
-    if len(tok) > spec.vocab_size:
-        raise AssertionError(f"tokenizer has {len(tok)} tokens, more than {spec.vocab_size}")
-    return tok, key
 
 
 def _encode(tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> list[list[int]]:
@@ -207,7 +186,7 @@ class StreamingBlocks(IterableDataset):
         info = get_worker_info()
         shard, num_shards = (info.id, info.num_workers) if info is not None else (0, 1)
         epoch, self.epoch = self.epoch, self.epoch + 1
-        rng = random.Random((self.seed * 1_000_003 + epoch) * 1009 + shard)
+        rng = seeds.stream_order(self.seed, epoch, shard)
         numbered = (
             (k * num_shards + shard, block)
             for k, block in enumerate(self.blocks(shard, num_shards))

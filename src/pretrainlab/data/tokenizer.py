@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 from tokenizers import (
@@ -104,20 +105,34 @@ def load_tokenizer(folder: str | os.PathLike) -> PreTrainedTokenizerFast:
     return tok
 
 
-def train_tokenizer(
-    spec: TokenizerSpec, corpus: datasets.DatasetDict, corpus_key: str, cache_dir: str | os.PathLike
+def cached_tokenizer(
+    spec: TokenizerSpec,
+    key_fields: dict[str, Any],
+    sentences: Callable[[], Iterable[Any]],
+    cache_dir: str | os.PathLike,
 ) -> tuple[PreTrainedTokenizerFast, str]:
-    """Train (or load from cache) a tokenizer on the corpus' train split; returns it and its key."""
+    """Train a tokenizer on ``sentences()`` (texts or batches of texts), or load it from the
+    cache under a key of ``spec`` and ``key_fields``; returns it and its key. Both the
+    materialised and the streaming path train through this."""
     key = f"{spec.kind}{spec.vocab_size}-" + content_hash(
-        {"v": TOKENIZER_VERSION, "corpus": corpus_key, **asdict(spec)}
+        {"v": TOKENIZER_VERSION, **key_fields, **asdict(spec)}
     )
 
     def build(folder: Path) -> None:
         tok, trainer = _build(spec)
-        tok.train_from_iterator(_sentences(corpus["train"]), trainer=trainer)
+        tok.train_from_iterator(sentences(), trainer=trainer)
         wrap(tok, max_length=1_000_000).save_pretrained(str(folder))
 
     tok = cached_folder(Path(cache_dir) / "tokenizer" / key, build, load_tokenizer)
     if len(tok) > spec.vocab_size:
         raise AssertionError(f"tokenizer has {len(tok)} tokens, more than {spec.vocab_size}")
     return tok, key
+
+
+def train_tokenizer(
+    spec: TokenizerSpec, corpus: datasets.DatasetDict, corpus_key: str, cache_dir: str | os.PathLike
+) -> tuple[PreTrainedTokenizerFast, str]:
+    """Train (or load from cache) a tokenizer on the corpus' train split; returns it and its key."""
+    return cached_tokenizer(
+        spec, {"corpus": corpus_key}, lambda: _sentences(corpus["train"]), cache_dir
+    )

@@ -7,65 +7,21 @@ Train and validation run the same ``shared_step``.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from pretrainlab.data.datamodule import ExampleKey
-from pretrainlab.errors import PretrainlabError
 from pretrainlab.models.encoder import EncoderSpec
+from pretrainlab.objectives.optim import OptimSpec, lr_schedule, optim_hparams
 from pretrainlab.objectives.scoring import CandidateScorer
-
-SCHEDULES = ("linear", "cosine", "constant", "wsd")
-
-
-@dataclass(kw_only=True)
-class OptimSpec:
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    warmup_steps: int = 50
-    schedule: str = "linear"
-    decay_fraction: float = 0.2  # wsd: the last share of the steps, decayed linearly to 0
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
-        checks = [
-            ("lr", isinstance(self.lr, (int, float)) and 0 < self.lr < 1, "a number in (0, 1)"),
-            (
-                "weight_decay",
-                isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < 1,
-                "a number in [0, 1)",
-            ),
-            (
-                "warmup_steps",
-                isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
-                "an integer >= 0",
-            ),
-            ("schedule", self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-            (
-                "decay_fraction",
-                isinstance(self.decay_fraction, (int, float)) and 0 < self.decay_fraction < 1,
-                "a number in (0, 1), the share of a wsd run's steps that decays",
-            ),
-            (
-                "betas",
-                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-                "two numbers in [0, 1)",
-            ),
-        ]
-        for key, ok, accepted in checks:
-            if not ok:
-                raise PretrainlabError(
-                    f"optim.{key}={getattr(self, key)!r} is not valid: expected {accepted}."
-                )
 
 
 @dataclass
@@ -106,7 +62,7 @@ class PretrainObjective(pl.LightningModule):
             {
                 "objective": self.name,
                 "encoder": encoder.to_dict(),
-                "optim": _optim_hparams(optim),
+                "optim": optim_hparams(optim),
                 "vocab_size": vocab_size,
                 "seed": seed,
                 **self.objective_hparams(),
@@ -135,6 +91,37 @@ class PretrainObjective(pl.LightningModule):
 
     def add_heads(self, config: Any) -> None:
         """Heads the transformers class of this family lacks (RoFormer has no NSP head)."""
+
+    def extra_heads(self) -> dict[str, torch.nn.Module]:
+        """The heads :meth:`add_heads` made, by name: saved beside the model as NAME.safetensors."""
+        return {}
+
+    def save(self, folder: Path) -> None:
+        """The model with its head (save_pretrained, safetensors) and any extra head."""
+        self.model.save_pretrained(str(folder), safe_serialization=True)
+        for name, head in self.extra_heads().items():
+            save_file(head.state_dict(), str(Path(folder) / f"{name}.safetensors"))
+
+    def load(self, folder: Path) -> None:
+        """The weights :meth:`save` wrote (this module's config must match theirs)."""
+        self.model = self.hf_class.from_pretrained(str(folder))
+        for name, head in self.extra_heads().items():
+            head.load_state_dict(load_file(str(Path(folder) / f"{name}.safetensors")))
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What the rest of the package needs to know about this objective, written into
+        run.json: probes, pooling and the study read these fields, never the objective's name."""
+        return {
+            "objective": cls.name,
+            "causal": cls.causal,
+            "uses_segments": cls.uses_segments,
+            "trains_cls": cls.trains_cls,
+            "data_format": cls.data_format,
+            "probe_pooling": cls.probe_pooling(),  # what probe.pooling=auto pools from it
+            "loss_terms": list(cls.loss_terms),
+            "lm_head": cls.candidate_scorer() is not None,
+        }
 
     @classmethod
     def probe_pooling(cls) -> str:
@@ -245,46 +232,5 @@ class PretrainObjective(pl.LightningModule):
             fused=self.device.type in ("cpu", "cuda"),
         )
         total = max(1, self.trainer.max_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(spec, total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(spec, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def _optim_hparams(optim: OptimSpec) -> dict[str, Any]:
-    """The optimizer's hyperparameters as a checkpoint records them; ``decay_fraction`` only
-    under ``wsd``, the one schedule it changes (checkpoints from before it existed resume)."""
-    out = asdict(optim)
-    if optim.schedule != "wsd":
-        out.pop("decay_fraction")
-    return out
-
-
-def decay_start(spec: OptimSpec, total: int) -> int:
-    """The first step of a ``wsd`` (warmup-stable-decay) run's decay: the last
-    ``decay_fraction`` of ``total`` steps (at least one) decay linearly to 0. Before it the rate
-    is the constant schedule's, so a longer budget's run can branch from this step of a shorter
-    one (Hägele et al. 2024; the study's budget axis, study/budgets.py)."""
-    return max(min(spec.warmup_steps, total), total - decay_length(spec, total))
-
-
-def decay_length(spec: OptimSpec, total: int) -> int:
-    """Steps of a ``wsd`` run's decay: ``decay_fraction`` of ``total``, at least one."""
-    return max(1, round(spec.decay_fraction * total))
-
-
-def _schedule(spec: OptimSpec, total: int):
-    warmup = min(spec.warmup_steps, total)
-    start = decay_start(spec, total)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if spec.schedule == "wsd":
-            return 1.0 if step < start else (total - step) / max(1, total - start)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        if spec.schedule == "linear":
-            return 1.0 - progress
-        if spec.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0
-
-    return factor

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import BertForMaskedLM, RoFormerForMaskedLM
 
+from pretrainlab import seeds
+from pretrainlab.config import Knob
 from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
@@ -24,16 +26,8 @@ IGNORE = -100
 
 
 def example_generator(seed: int, key: ExampleKey, dynamic: bool = True) -> torch.Generator:
-    """A generator keyed by the example, not by when or where its batch is drawn: by
-    (seed, epoch, index) for an ``(epoch, index)`` key when ``dynamic``, else by
-    (seed, index), the key static masks always had (so ``dynamic=False`` reproduces them)."""
-    if isinstance(key, tuple):
-        epoch, index = key
-        parts = (seed, epoch, index) if dynamic else (seed, index)
-    else:
-        parts = (seed, key)
-    # hash() of a tuple of ints is the same in every process (only str/bytes hashes are salted)
-    return torch.Generator().manual_seed(hash(parts) & 0x7FFF_FFFF_FFFF_FFFF)
+    """The example's masking stream (:func:`pretrainlab.seeds.masking`)."""
+    return seeds.masking(seed, key, dynamic)
 
 
 def mask_examples(
@@ -92,15 +86,14 @@ def mask_tokens(
     return inputs, labels
 
 
+MASK_RATE = Knob("objective.mask_rate", float, 0, 1, open_low=True, open_high=True)
+
+
 def check_mask_rate(mask_rate: Any) -> None:
-    if (
-        not isinstance(mask_rate, (int, float))
-        or isinstance(mask_rate, bool)
-        or not 0 < mask_rate < 1
-    ):
+    if not MASK_RATE.ok(mask_rate):
         raise PretrainlabError(
-            f"objective.mask_rate={mask_rate!r} is not valid: expected a number strictly between "
-            "0 and 1 (BERT uses 0.15)."
+            f"objective.mask_rate={mask_rate!r} is not valid: expected {MASK_RATE.accepted()} "
+            "(BERT uses 0.15)."
         )
 
 
@@ -121,7 +114,42 @@ def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
     return StepOutput(loss, {"mlm_loss": (loss, target.numel())}, {"mlm_acc": (logits, target)})
 
 
-class MLMObjective(PretrainObjective):
+class MaskedTokens:
+    """What MLM and every objective with a masked-LM term share: the masking knobs and their
+    rules, the masked share of positions the vocabulary head projects, and fill-in-the-blank
+    scoring with [MASK]s. A mixin before :class:`PretrainObjective` in the bases."""
+
+    mask_rate: float
+    dynamic_masking: bool
+    seed: int
+    special_ids: dict[str, int]
+    vocab_size: int
+
+    @classmethod
+    def validate(cls, mask_rate: float = 0.15, dynamic_masking: bool = True, **_: Any) -> None:
+        check_mask_rate(mask_rate)
+        check_dynamic_masking(dynamic_masking)
+
+    @classmethod
+    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
+        return mask_rate
+
+    @classmethod
+    def candidate_scorer(cls) -> CandidateScorer:
+        return masked_lm_scores  # the blank as [MASK]s, context on both sides
+
+    def mask(
+        self, ids: Tensor, examples: list[tuple[ExampleKey, Any]], maskable: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(inputs, labels)`` of the batch ``ids`` (B, T), each row masked by its key."""
+        keys = [key for key, _ in examples]
+        return mask_examples(
+            ids, keys, self.seed, self.mask_rate, self.special_ids, self.vocab_size,
+            maskable=maskable, dynamic=self.dynamic_masking,
+        )  # fmt: skip
+
+
+class MLMObjective(MaskedTokens, PretrainObjective):
     name = "mlm"
     hf_classes = {"bert": BertForMaskedLM, "roformer": RoFormerForMaskedLM}
     loss_terms = ("mlm_loss",)
@@ -133,33 +161,11 @@ class MLMObjective(PretrainObjective):
         self.mask_rate, self.dynamic_masking = mask_rate, dynamic_masking
         super().__init__(**shared)
 
-    @classmethod
-    def validate(cls, mask_rate: float = 0.15, dynamic_masking: bool = True, **_: Any) -> None:
-        check_mask_rate(mask_rate)
-        check_dynamic_masking(dynamic_masking)
-
     def objective_hparams(self) -> dict[str, Any]:
         return {"mask_rate": self.mask_rate, "dynamic_masking": self.dynamic_masking}
 
-    @classmethod
-    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
-        return mask_rate
-
-    @classmethod
-    def candidate_scorer(cls) -> CandidateScorer:
-        return masked_lm_scores  # the blank as [MASK]s, context on both sides
-
     def collate(self, examples: list[tuple[ExampleKey, Tensor]]) -> dict[str, Tensor]:
-        ids = torch.stack([x for _, x in examples])  # (B, T)
-        inputs, labels = mask_examples(
-            ids,
-            [key for key, _ in examples],
-            self.seed,
-            self.mask_rate,
-            self.special_ids,
-            self.vocab_size,
-            dynamic=self.dynamic_masking,
-        )
+        inputs, labels = self.mask(torch.stack([x for _, x in examples]), examples)  # (B, T)
         return {"input_ids": inputs, "labels": labels}
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:

@@ -14,19 +14,13 @@ from transformers import BertForPreTraining, RoFormerForMaskedLM
 from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
-from pretrainlab.objectives.mlm import (
-    check_dynamic_masking,
-    check_mask_rate,
-    mask_examples,
-    masked_lm_loss,
-)
+from pretrainlab.objectives.mlm import MaskedTokens, masked_lm_loss
 from pretrainlab.objectives.nsp import (
-    NSPObjective,
+    NSPHeads,
     next_sentence_loss,
     next_sentence_parts,
     pad_pairs,
 )
-from pretrainlab.objectives.scoring import CandidateScorer, masked_lm_scores
 
 
 def check_weights(weights: Any) -> dict[str, float]:
@@ -53,12 +47,9 @@ def check_weights(weights: Any) -> dict[str, float]:
     return {k: float(v) for k, v in weights.items()}
 
 
-class MLMNSPObjective(PretrainObjective):
+class MLMNSPObjective(NSPHeads, MaskedTokens, PretrainObjective):
     name = "mlm_nsp"
     hf_classes = {"bert": BertForPreTraining, "roformer": RoFormerForMaskedLM}
-    data_format = "pairs"
-    uses_segments = True
-    trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
     loss_terms = ("mlm_loss", "nsp_loss")
     ppl_term = "mlm_loss"
     accuracies = {"mlm_acc": "vocab", "nsp_acc": 2}
@@ -80,9 +71,8 @@ class MLMNSPObjective(PretrainObjective):
     def validate(
         cls, mask_rate: float = 0.15, weights: Any = None, dynamic_masking: bool = True, **_: Any
     ) -> None:
-        check_mask_rate(mask_rate)
+        super().validate(mask_rate=mask_rate, dynamic_masking=dynamic_masking)
         check_weights(weights)
-        check_dynamic_masking(dynamic_masking)
 
     def objective_hparams(self) -> dict[str, Any]:
         return {
@@ -91,28 +81,10 @@ class MLMNSPObjective(PretrainObjective):
             "dynamic_masking": self.dynamic_masking,
         }
 
-    @classmethod
-    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
-        return mask_rate
-
-    @classmethod
-    def candidate_scorer(cls) -> CandidateScorer:
-        return masked_lm_scores  # its MLM head, as MLM alone
-
-    add_heads = NSPObjective.add_heads
-
     def collate(self, examples: list[tuple[ExampleKey, dict]]) -> dict[str, Tensor]:
         batch = pad_pairs(examples, self.special_ids["pad"])
-        batch["input_ids"], batch["labels"] = mask_examples(
-            batch["input_ids"],
-            [key for key, _ in examples],
-            self.seed,
-            self.mask_rate,
-            self.special_ids,
-            self.vocab_size,
-            maskable=batch["attention_mask"].bool(),
-            dynamic=self.dynamic_masking,
-        )
+        maskable = batch["attention_mask"].bool()
+        batch["input_ids"], batch["labels"] = self.mask(batch["input_ids"], examples, maskable)
         return batch
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:

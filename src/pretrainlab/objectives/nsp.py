@@ -48,6 +48,24 @@ class NSPHead(torch.nn.Module):
         return torch.tanh(self.pooler(last_hidden_state[:, 0]))
 
 
+class NSPHeads:
+    """For objectives with a next-sentence head: BERT's classes hold it, RoFormer's do not
+    (:class:`NSPHead` is added, and saved beside the model as ``nsp_head.safetensors``). They
+    train on segment pairs with token type ids, and their loss reads the pooled [CLS]."""
+
+    data_format = "pairs"
+    uses_segments = True
+    trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
+
+    def add_heads(self, config: Any) -> None:
+        if self.encoder_spec.family != "bert":
+            self.nsp_head = NSPHead(config.hidden_size)
+
+    def extra_heads(self) -> dict[str, torch.nn.Module]:
+        head = getattr(self, "nsp_head", None)
+        return {"nsp_head": head} if head is not None else {}
+
+
 def next_sentence_parts(objective: PretrainObjective, out: Any) -> tuple[Any, Tensor]:
     """(classifier, pooled first token) from BERT's own NSP head, or from :class:`NSPHead`."""
     head = getattr(objective, "nsp_head", None)
@@ -62,18 +80,11 @@ def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) ->
     return StepOutput(loss, {"nsp_loss": (loss, labels.numel())}, {"nsp_acc": (logits, labels)})
 
 
-class NSPObjective(PretrainObjective):
+class NSPObjective(NSPHeads, PretrainObjective):
     name = "nsp"
     hf_classes = {"bert": BertForNextSentencePrediction, "roformer": RoFormerModel}
-    data_format = "pairs"
-    uses_segments = True
-    trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
     loss_terms = ("nsp_loss",)
     accuracies = {"nsp_acc": 2}
-
-    def add_heads(self, config: Any) -> None:
-        if self.encoder_spec.family != "bert":
-            self.nsp_head = NSPHead(config.hidden_size)
 
     def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
         return pad_pairs(examples, self.special_ids["pad"])

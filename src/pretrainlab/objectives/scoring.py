@@ -67,58 +67,52 @@ def _sum_logprobs(
     return torch.cat(out).cpu()
 
 
-def _score(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    candidates: Sequence[Sequence[str]],
-    make: Callable[[list[int], list[int], list[int]], tuple[list[int], list[int]]],
-    shift: bool,
-    batch: int,
-) -> Tensor:
-    width = {len(c) for c in candidates}
-    if len(width) != 1 or len(prompts) != len(candidates):
-        raise ValueError("every prompt needs a list of candidates, all of the same length")
-    rows = []
-    for prompt, options in zip(prompts, candidates, strict=True):
-        prefix, suffix = _pieces(tokenizer, prompt)
-        for option in tokenizer(list(options), add_special_tokens=False)["input_ids"]:
-            rows.append(make(prefix, option, suffix))
-    scores = _sum_logprobs(model, rows, tokenizer.pad_token_id, shift, batch)
-    return scores.view(len(prompts), width.pop())
+Row = tuple[list[int], list[int]]  # (input ids, labels with IGNORE where nothing is scored)
 
 
-def masked_lm_scores(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    candidates: Sequence[Sequence[str]],
-    batch: int = 256,
-) -> Tensor:
-    """(prompts, candidates) summed log-probabilities of each candidate's tokens at as many
-    [MASK] as it has, in [CLS] prefix [MASK]... suffix [SEP]."""
-    cls, sep, mask = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id
+def _scorer(
+    name: str, make: Callable[[Any, list[int], list[int], list[int]], Row], shift: bool
+) -> Any:
+    """A :data:`CandidateScorer` from its row builder ``make(tokenizer, prefix, option,
+    suffix)``: (prompts, candidates) summed log-probabilities, one row per candidate."""
 
-    def make(prefix: list[int], option: list[int], suffix: list[int]) -> tuple[list, list]:
-        ids = [cls, *prefix, *[mask] * len(option), *suffix, sep]
-        return ids, [IGNORE] * (1 + len(prefix)) + option
+    def score(
+        model: Any,
+        tokenizer: Any,
+        prompts: Sequence[str],
+        candidates: Sequence[Sequence[str]],
+        batch: int = 256,
+    ) -> Tensor:
+        width = {len(c) for c in candidates}
+        if len(width) != 1 or len(prompts) != len(candidates):
+            raise ValueError("every prompt needs a list of candidates, all of the same length")
+        rows = []
+        for prompt, options in zip(prompts, candidates, strict=True):
+            prefix, suffix = _pieces(tokenizer, prompt)
+            for option in tokenizer(list(options), add_special_tokens=False)["input_ids"]:
+                rows.append(make(tokenizer, prefix, option, suffix))
+        scores = _sum_logprobs(model, rows, tokenizer.pad_token_id, shift, batch)
+        return scores.view(len(prompts), width.pop())
 
-    return _score(model, tokenizer, prompts, candidates, make, False, batch)
+    score.__name__ = score.__qualname__ = name
+    score.__doc__ = make.__doc__
+    return score
 
 
-def causal_lm_scores(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    candidates: Sequence[Sequence[str]],
-    batch: int = 256,
-) -> Tensor:
-    """(prompts, candidates) summed log-probabilities of the candidate's tokens and then the
-    suffix's, left to right after [CLS] prefix (the block start pretraining used)."""
-    cls = tokenizer.cls_token_id
+def _masked_row(tokenizer: Any, prefix: list[int], option: list[int], suffix: list[int]) -> Row:
+    """The candidate's tokens at as many [MASK] as it has, in [CLS] prefix [MASK]... suffix
+    [SEP]."""
+    masks = [tokenizer.mask_token_id] * len(option)
+    ids = [tokenizer.cls_token_id, *prefix, *masks, *suffix, tokenizer.sep_token_id]
+    return ids, [IGNORE] * (1 + len(prefix)) + option
 
-    def make(prefix: list[int], option: list[int], suffix: list[int]) -> tuple[list, list]:
-        ids = [cls, *prefix, *option, *suffix]
-        return ids, [IGNORE] * (1 + len(prefix)) + option + suffix
 
-    return _score(model, tokenizer, prompts, candidates, make, True, batch)
+def _causal_row(tokenizer: Any, prefix: list[int], option: list[int], suffix: list[int]) -> Row:
+    """The candidate's tokens and then the suffix's, left to right after [CLS] prefix (the
+    block start pretraining used)."""
+    ids = [tokenizer.cls_token_id, *prefix, *option, *suffix]
+    return ids, [IGNORE] * (1 + len(prefix)) + option + suffix
+
+
+masked_lm_scores: CandidateScorer = _scorer("masked_lm_scores", _masked_row, shift=False)
+causal_lm_scores: CandidateScorer = _scorer("causal_lm_scores", _causal_row, shift=True)

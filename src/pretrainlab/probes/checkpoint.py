@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from transformers.utils import logging as hf_logging
 
 from pretrainlab.data.tokenizer import load_tokenizer
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.io import read_json
+from pretrainlab.io import file_sha256, read_json
 from pretrainlab.models.encoder import FAMILIES
 from pretrainlab.probes.features import POOLINGS
 
@@ -38,14 +37,6 @@ class Checkpoint:
     def pooling_for(self, requested: str) -> str:
         """``probe.pooling``: ``auto`` is this checkpoint's own choice, anything else as asked."""
         return self.auto_pooling if requested == "auto" else requested
-
-
-def _weights_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 @contextlib.contextmanager
@@ -206,10 +197,10 @@ def load_checkpoint(checkpoint: str, scratch_from: str | None = None) -> Checkpo
     if checkpoint == SCRATCH:
         torch.manual_seed(seed)
         encoder = AutoModel.from_config(config, **body)
-        key, objective = f"scratch-{_weights_hash(hf / 'config.json')}-s{seed}", SCRATCH
+        key, objective = f"scratch-{file_sha256(hf / 'config.json')[:16]}-s{seed}", SCRATCH
     else:
         encoder = _load_encoder(hf, config, body)
-        key, objective = _weights_hash(hf / "model.safetensors"), info["objective"]
+        key, objective = file_sha256(hf / "model.safetensors")[:16], info["objective"]
     pooling, source = _auto_pooling(info, bool(config.is_decoder), checkpoint == SCRATCH)
     return Checkpoint(
         encoder=encoder.eval(),

@@ -12,7 +12,9 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 
-from pretrainlab.io import atomic_write_bytes, content_hash
+from pretrainlab.io import cached_folder, content_hash
+
+FEATURES_FILE = "features.pt"
 
 POOLINGS = ("cls", "last", "mean")  # probe.pooling=auto: see checkpoint._auto_pooling
 
@@ -68,17 +70,15 @@ def encode_split(
 
 
 def cached_features(cache_dir: Path, key_parts: dict[str, Any], compute: Any) -> Any:
-    """``compute()`` once per key; later calls load the saved tensors (weights_only)."""
-    path = Path(cache_dir) / "features" / f"{content_hash(key_parts, 20)}.pt"
-    if path.exists():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # truncated or corrupt: recompute, never trust it
-            path.unlink(missing_ok=True)
-    value = compute()
-    import io
+    """``compute()`` once per key, in a :func:`~pretrainlab.io.cached_folder` entry (the
+    cache mechanism of corpora and tokenizers: a manifest, a lock, atomic builds), so parallel
+    probe jobs of one checkpoint and task compute it once; later calls load the saved tensors
+    (weights_only). A damaged entry is rebuilt, never read."""
+    target = Path(cache_dir) / "features" / content_hash(key_parts, 20)
 
-    buf = io.BytesIO()
-    torch.save(value, buf)
-    atomic_write_bytes(path, buf.getvalue())
-    return value
+    def build(folder: Path) -> None:
+        torch.save(compute(), folder / FEATURES_FILE)
+
+    return cached_folder(
+        target, build, lambda folder: torch.load(folder / FEATURES_FILE, weights_only=True)
+    )

@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import get_linear_schedule_with_warmup
 
+from pretrainlab.objectives.optim import OptimSpec, lr_schedule
 from pretrainlab.probes.features import pool
 
 
@@ -73,7 +73,9 @@ class FinetuneModule(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         total = self.trainer.estimated_stepping_batches
-        sched = get_linear_schedule_with_warmup(opt, int(self.warmup_ratio * total), total)
+        # the pretraining schedule (one schedule in the project): linear decay after warmup
+        linear = OptimSpec(schedule="linear", warmup_steps=int(self.warmup_ratio * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(linear, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

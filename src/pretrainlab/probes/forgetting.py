@@ -7,11 +7,9 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file
 
-from pretrainlab.config import pretrain_parts
 from pretrainlab.data.datamodule import Indexed
-from pretrainlab.pretrain import NSP_HEAD_FILE, prepare_run
+from pretrainlab.recipe import Recipe
 
 
 class PretrainingLoss:
@@ -19,14 +17,11 @@ class PretrainingLoss:
 
     def __init__(self, run_dir: Path, max_batches: int = 4):
         cfg = OmegaConf.load(run_dir / "config.yaml")
-        parts = pretrain_parts(cfg)
-        data, self.objective = prepare_run(cfg, parts, with_train=False)
-        self.objective.model = self.objective.hf_class.from_pretrained(str(run_dir / "hf"))
-        head = run_dir / "hf" / NSP_HEAD_FILE
-        if head.is_file():
-            self.objective.nsp_head.load_state_dict(load_file(str(head)))
+        recipe = Recipe.from_cfg(cfg)
+        data, self.objective = recipe.prepare(with_train=False)
+        self.objective.load(run_dir / "hf")
         val = Indexed(data.val)
-        size = parts.batch_size
+        size = recipe.batch_size
         self.batches = [
             self.objective.collate([val[j] for j in range(i, min(i + size, len(val)))])
             for i in range(0, min(len(val), size * max_batches), size)

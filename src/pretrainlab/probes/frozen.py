@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask
 from pretrainlab.probes.checkpoint import Checkpoint
 from pretrainlab.probes.features import cached_features, encode_split
-from pretrainlab.probes.linear import tune_classifier, tune_span_head
+from pretrainlab.probes.linear import Labelled, tune_classifier, tune_span_head
 from pretrainlab.probes.mdl import online_code_length
 from pretrainlab.probes.metrics import classification_metrics, subset_column
 from pretrainlab.probes.tasks import QAInputs
@@ -31,16 +31,11 @@ def linear_probe(
         return _span_probe(cfg, ckpt, task, rows, key)
     feats = _pooled_features(cfg, ckpt, task, key, pooling)
     labels = {s: torch.tensor(task.splits[s]["label"]) for s in SPLITS}
+    data = Labelled(
+        feats["train"][rows], labels["train"][rows], feats["dev"], labels["dev"], task.num_labels
+    )
     predict_fn, tuning = tune_classifier(
-        feats["train"][rows],
-        labels["train"][rows],
-        feats["dev"],
-        labels["dev"],
-        task.num_labels,
-        cfg.seed,
-        probe_grid(p, "linear"),
-        p.linear.epochs,
-        p.linear.lr,
+        data, cfg.seed, probe_grid(p, "linear"), p.linear.epochs, p.linear.lr
     )
     dev, test = (
         classification_metrics(
@@ -68,12 +63,11 @@ def linear_mdl(
     shuffle = torch.randperm(len(rows), generator=torch.Generator().manual_seed(cfg.seed))
     order = torch.tensor(rows, dtype=torch.long)[shuffle]
     labels = {s: torch.tensor(task.splits[s]["label"]) for s in ("train", "dev")}
+    data = Labelled(
+        feats["train"][order], labels["train"][order], feats["dev"], labels["dev"], task.num_labels
+    )
     return online_code_length(
-        feats["train"][order],
-        labels["train"][order],
-        feats["dev"],
-        labels["dev"],
-        task.num_labels,
+        data,
         cfg.seed,
         weight_decay,
         p.linear.epochs,

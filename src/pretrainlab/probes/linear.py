@@ -46,12 +46,24 @@ class LinearClassifier:
             return F.log_softmax(self.head(self.scale(x)).double(), -1)
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """The rows a classifier head is fitted on (``train_x`` (N, H), ``train_y`` (N,)) and
+    chosen on (``dev_x``, ``dev_y``), with the label count."""
+
+    train_x: Tensor
+    train_y: Tensor
+    dev_x: Tensor
+    dev_y: Tensor
+    num_labels: int
+
+    def first(self, n: int) -> Labelled:
+        """The first ``n`` training rows, the same dev rows."""
+        return Labelled(self.train_x[:n], self.train_y[:n], self.dev_x, self.dev_y, self.num_labels)
+
+
 def fit_classifier(
-    train_x: Tensor,
-    train_y: Tensor,
-    dev_x: Tensor,
-    dev_y: Tensor,
-    num_labels: int,
+    data: Labelled,
     seed: int,
     epochs: int = 300,
     lr: float = 0.01,
@@ -62,10 +74,10 @@ def fit_classifier(
     dev accuracy (``.predict(x) -> labels``, ``.log_probs(x)``), or with ``select="loss"`` the
     lowest dev cross-entropy, the untrained head included: what a code length is measured in
     (a head chosen by accuracy can be confidently wrong, and code worse than uniform)."""
-    scale = _standardiser(train_x)
-    xs, dev = scale(train_x), scale(dev_x)
+    scale = _standardiser(data.train_x)
+    xs, dev, train_y, dev_y = scale(data.train_x), scale(data.dev_x), data.train_y, data.dev_y
     torch.manual_seed(seed)
-    head = torch.nn.Linear(xs.size(1), num_labels)
+    head = torch.nn.Linear(xs.size(1), data.num_labels)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
 
     def dev_score() -> float:
@@ -91,54 +103,8 @@ def fit_classifier(
     return LinearClassifier(head, scale)
 
 
-def fit_span_head(
-    train_h: Tensor,
-    starts: Tensor,
-    ends: Tensor,
-    score_dev: Callable,
-    seed: int,
-    epochs: int = 12,
-    lr: float = 3e-3,
-    weight_decay: float = 0.01,
-    batch_size: int = 64,
-) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """A linear start/end head on frozen token features (W, L, H); ``score_dev(predict)``
-    returns the dev F1 used to keep the best epoch. Returns ``predict(h) -> (start, end)``."""
-    scale = _standardiser(train_h)
-    torch.manual_seed(seed)
-    head = torch.nn.Linear(train_h.size(-1), 2)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
-
-    def predict(h: Tensor) -> tuple[Tensor, Tensor]:
-        with torch.no_grad():
-            logits = torch.cat([head(scale(h[i : i + 256])) for i in range(0, len(h), 256)])
-        return logits[..., 0], logits[..., 1]  # (W, L) each
-
-    best, best_state = -1.0, None
-    for _ in range(epochs):
-        for idx in torch.randperm(len(train_h), generator=g).split(batch_size):
-            logits = head(scale(train_h[idx]))  # (b, L, 2)
-            loss = (
-                F.cross_entropy(logits[..., 0], starts[idx])
-                + F.cross_entropy(logits[..., 1], ends[idx])
-            ) / 2
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        score = score_dev(predict)
-        if score > best:
-            best, best_state = score, copy.deepcopy(head.state_dict())
-    head.load_state_dict(best_state)
-    return predict
-
-
 def tune_classifier(
-    train_x: Tensor,
-    train_y: Tensor,
-    dev_x: Tensor,
-    dev_y: Tensor,
-    num_labels: int,
+    data: Labelled,
     seed: int,
     weight_decays: Sequence[float],
     epochs: int = 300,
@@ -148,10 +114,8 @@ def tune_classifier(
     epoch) wins. Returns its ``predict`` and the ``tuning`` record (updates per value)."""
 
     def fit(weight_decay: float) -> tuple[float, Callable[[Tensor], Tensor]]:
-        predict = fit_classifier(
-            train_x, train_y, dev_x, dev_y, num_labels, seed, epochs, lr, weight_decay
-        ).predict
-        return (predict(dev_x) == dev_y).float().mean().item(), predict
+        predict = fit_classifier(data, seed, epochs, lr, weight_decay).predict
+        return (predict(data.dev_x) == data.dev_y).float().mean().item(), predict
 
     predict, record = tune("weight_decay", weight_decays, fit)
     return predict, {**record, "train_steps": epochs}  # full batch: one update an epoch
@@ -168,12 +132,38 @@ def tune_span_head(
     lr: float = 3e-3,
     batch_size: int = 64,
 ) -> tuple[Callable[[Tensor], tuple[Tensor, Tensor]], dict[str, Any]]:
-    """:func:`fit_span_head` for each weight decay; the best dev F1 wins."""
+    """A linear start/end head on frozen token features (W, L, H) for each weight decay,
+    minibatch AdamW; ``score_dev(predict)`` returns the dev F1 that keeps each value's best
+    epoch and chooses the value. Returns ``predict(h) -> (start, end)`` and the ``tuning``
+    record."""
+    scale = _standardiser(train_h)
 
     def fit(weight_decay: float) -> tuple[float, Callable[[Tensor], tuple[Tensor, Tensor]]]:
-        predict = fit_span_head(
-            train_h, starts, ends, score_dev, seed, epochs, lr, weight_decay, batch_size
-        )
+        torch.manual_seed(seed)
+        head = torch.nn.Linear(train_h.size(-1), 2)
+        opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+        g = torch.Generator().manual_seed(seed)
+
+        def predict(h: Tensor) -> tuple[Tensor, Tensor]:
+            with torch.no_grad():
+                logits = torch.cat([head(scale(h[i : i + 256])) for i in range(0, len(h), 256)])
+            return logits[..., 0], logits[..., 1]  # (W, L) each
+
+        best, best_state = -1.0, None
+        for _ in range(epochs):
+            for idx in torch.randperm(len(train_h), generator=g).split(batch_size):
+                logits = head(scale(train_h[idx]))  # (b, L, 2)
+                loss = (
+                    F.cross_entropy(logits[..., 0], starts[idx])
+                    + F.cross_entropy(logits[..., 1], ends[idx])
+                ) / 2
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            score = score_dev(predict)
+            if score > best:
+                best, best_state = score, copy.deepcopy(head.state_dict())
+        head.load_state_dict(best_state)
         return score_dev(predict), predict
 
     predict, record = tune("weight_decay", weight_decays, fit)

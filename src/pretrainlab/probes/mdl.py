@@ -22,7 +22,7 @@ from torch import Tensor
 
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.probes.linear import LinearClassifier, fit_classifier
+from pretrainlab.probes.linear import Labelled, LinearClassifier, fit_classifier
 
 SUPPORTED_KINDS = ("classification", "pair")  # what a linear softmax head over labels codes
 MIN_EXPONENT = 6  # the first block is 2^-6 of the rows (Voita & Titov's 0.1% at their sizes)
@@ -48,17 +48,13 @@ def block_bits(head: LinearClassifier, x: Tensor, y: Tensor) -> float:
 
 
 def online_code_length(
-    train_x: Tensor,
-    train_y: Tensor,
-    dev_x: Tensor,
-    dev_y: Tensor,
-    num_labels: int,
+    data: Labelled,
     seed: int,
     weight_decay: float,
     epochs: int = 300,
     lr: float = 0.01,
 ) -> dict[str, Any]:
-    """The online code length in bits of ``train_y`` given ``train_x``, in the rows' order
+    """The online code length in bits of ``data.train_y`` given ``data.train_x``, in the rows' order
     (shuffle them first: a prefix must be a random sample).
 
     The first block (t_1 rows) costs t_1 * log2(num_labels) bits; each block [t_i, t_{i+1}) is
@@ -68,16 +64,13 @@ def online_code_length(
     the labels in more bits than the uniform code: compression 0.59 on MLM sentiment). Returns ``bits``,
     ``uniform_bits`` (n * log2(num_labels)), ``compression`` (uniform / online; 1.0 where both
     are 0, one label) and ``timesteps``."""
-    steps = timesteps(len(train_y))
-    per_row = math.log2(num_labels)
+    steps = timesteps(len(data.train_y))
+    per_row = math.log2(data.num_labels)
     bits = steps[0] * per_row
     for start, end in pairwise(steps):
-        x, y = train_x[:start], train_y[:start]
-        head = fit_classifier(
-            x, y, dev_x, dev_y, num_labels, seed, epochs, lr, weight_decay, select="loss"
-        )
-        bits += block_bits(head, train_x[start:end], train_y[start:end])
-    uniform = len(train_y) * per_row
+        head = fit_classifier(data.first(start), seed, epochs, lr, weight_decay, select="loss")
+        bits += block_bits(head, data.train_x[start:end], data.train_y[start:end])
+    uniform = len(data.train_y) * per_row
     return {
         "bits": bits,
         "uniform_bits": uniform,

@@ -10,6 +10,8 @@ import torch
 from torchmetrics.functional.text import squad
 from transformers import PreTrainedTokenizerFast
 
+from pretrainlab.errors import PretrainlabError
+
 Offset = tuple[int, int] | None
 
 
@@ -47,14 +49,16 @@ def _columns(examples: Any) -> tuple[list[str], list[str], list[Mapping[str, lis
     )
 
 
-def _question_limit(max_length: int, stride: int) -> int:
+def question_limit(max_length: int, stride: int) -> int:
     """Most question tokens a window may hold: at most half of it, and always leaving more
     than ``stride`` context tokens so consecutive windows advance."""
     limit = min((max_length - 3) // 2, max_length - 4 - stride)
     if stride < 0 or limit < 1:
-        raise ValueError(
-            f"max_length={max_length}, stride={stride}: the window leaves no room for a question "
-            "and more than `stride` context tokens; use a smaller stride or a longer window."
+        raise PretrainlabError(
+            f"probe.stride={stride} with probe.max_length={max_length} is not valid: the window "
+            "leaves no room for a question and more than `stride` context tokens; expected "
+            f"0 <= stride <= {max(0, max_length - 5)} (less with longer questions), or a longer "
+            "window."
         )
     return limit
 
@@ -95,10 +99,10 @@ def prepare_qa_features(
 
     The question comes first so a causal encoder reads it before the context. Long contexts
     are split into windows sharing ``stride`` tokens; questions longer than
-    ``_question_limit`` tokens are cut. Rows without answers get (0, 0) gold positions.
+    ``question_limit`` tokens are cut. Rows without answers get (0, 0) gold positions.
     """
     questions, contexts, answers = _columns(examples)
-    questions = _truncate_questions(questions, tokenizer, _question_limit(max_length, stride))
+    questions = _truncate_questions(questions, tokenizer, question_limit(max_length, stride))
     enc = tokenizer(
         questions,
         contexts,

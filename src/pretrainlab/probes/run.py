@@ -20,8 +20,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
-from pretrainlab.cli import CONF_DIR, user_errors
-from pretrainlab.config import build
+from pretrainlab.cli import CONF_PKG, user_errors
+from pretrainlab.config import PROBE_KNOBS, build, check_knobs
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, content_hash
@@ -32,6 +32,7 @@ from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, upda
 from pretrainlab.probes.forgetting import PretrainingLoss
 from pretrainlab.probes.frozen import linear_mdl, linear_probe
 from pretrainlab.probes.mdl import check_mdl_config, check_mdl_task, mdl_wanted
+from pretrainlab.probes.qa import question_limit
 from pretrainlab.probes.reference import KINDS as REFERENCE_KINDS
 from pretrainlab.probes.reference import references
 from pretrainlab.probes.tasks import make_inputs
@@ -73,20 +74,8 @@ def _check(cfg: DictConfig) -> None:
         raise PretrainlabError(
             f"probe.pooling={p.pooling!r} is not valid: expected auto, {', '.join(POOLINGS)}."
         )
-    if not isinstance(p.max_length, int) or p.max_length < 16:
-        raise PretrainlabError(
-            f"probe.max_length={p.max_length!r} is not valid: expected an integer >= 16."
-        )
-    ft = p.finetune
-    for name in ("max_steps", "eval_every", "max_epochs"):  # .get: an old saved config lacks some
-        value = ft.get(name)
-        if name == "max_epochs" and value is None:
-            continue  # no cap: max_steps alone
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PretrainlabError(
-                f"probe.finetune.{name}={value!r} is not valid: expected an integer >= 1"
-                + (" or null (no cap)." if name == "max_epochs" else ".")
-            )
+    check_knobs(cfg, PROBE_KNOBS)
+    question_limit(p.max_length, p.stride)  # QA windows: room for a question and the stride
     for section in ("finetune", "linear", "linear_qa"):
         probe_grid(p, section)
     check_mdl_config(p)
@@ -296,4 +285,4 @@ def main() -> None:
     from pretrainlab.faults import preflight_output_dir
 
     preflight_output_dir(sys.argv[1:])
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")(_run)()
+    hydra.main(version_base="1.3", config_path=CONF_PKG, config_name="probe")(_run)()

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # plan.py builds the axis's jobs with this module
     from pretrainlab.study.plan import Job
 
 SEP = "@"  # ARM@BUDGET
+SCHEDULE = "optim.schedule="  # the override that picks how a run continues
 # what a branch does not take from its source: outputs it writes anew, and the W&B run (it
 # logged the source's steps after the branch point; the branch starts its own)
 NOT_COPIED = ("hf", "metrics.json", "reproduce", "error.json", "wandb", "checkpoints")
@@ -108,8 +109,7 @@ def slug(name: str) -> str:
 
 def branch_checkpoint(job: Job) -> str | None:
     """The checkpoint of the run below that this job's run continues from, by its schedule."""
-    from pretrainlab.pretrain import DECAY_CKPT, LAST_CKPT
-    from pretrainlab.study.extend import SCHEDULE  # extend.py imports the plan, which imports us
+    from pretrainlab.run import DECAY_CKPT, LAST_CKPT
 
     schedule = [o.split("=", 1)[1] for o in job.overrides if o.lstrip("+").startswith(SCHEDULE)]
     return {"wsd": DECAY_CKPT, "constant": LAST_CKPT}.get(schedule[-1] if schedule else "")
@@ -119,14 +119,15 @@ def check_steps(jobs: list[Job]) -> dict[str, int]:
     """Each axis arm's steps, from its first seed's config (a budget below one step is an
     error here, before any work); budgets of one objective that round to the same number of
     steps are refused, since the larger would repeat the smaller."""
-    from pretrainlab.config import compose_config, pretrain_parts
+    from pretrainlab.config import compose_config
+    from pretrainlab.recipe import Recipe
 
     steps: dict[str, int] = {}
     for job in jobs:
         if job.kind != "pretrain" or "budget_index" not in job.meta or job.arm in steps:
             continue
         cfg = compose_config("pretrain", job.overrides)
-        parts = pretrain_parts(cfg)  # validates; sets trainer.max_steps from the budget
+        parts = Recipe.from_cfg(cfg)  # validates; sets trainer.max_steps from the budget
         steps[job.arm] = n = int(cfg.trainer.max_steps)
         if branch_checkpoint(job) and job.meta["budget_index"] == 0:
             _check_warmup(job.arm, n, parts.optim)
@@ -146,7 +147,7 @@ def check_steps(jobs: list[Job]) -> dict[str, int]:
 def _check_warmup(arm: str, steps: int, optim: Any) -> None:
     """A branch shares its source's warmup only when the smallest budget's run reaches the
     constant rate before it branches (a run shorter than its warmup shortens the warmup)."""
-    from pretrainlab.objectives.base import decay_length
+    from pretrainlab.objectives.optim import decay_length
 
     wsd = optim.schedule == "wsd"
     stable = steps - decay_length(optim, steps) if wsd else steps

@@ -16,9 +16,9 @@ from pathlib import Path
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.run import copy_run
+from pretrainlab.study.budgets import SCHEDULE
 from pretrainlab.study.plan import Job, is_done
 
-SCHEDULE = "optim.schedule="
 CONSTANT = f"{SCHEDULE}constant"
 BUDGET = "budget."
 # what a finished run holds that its extension writes anew: it must not look finished

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from pretrainlab.cli import CONF_DIR
+from pretrainlab.cli import CONF_PKG
 from pretrainlab.io import atomic_write_json, read_json
 from pretrainlab.study.plan import Job, checkpoint_ready, is_done
 
@@ -66,7 +66,7 @@ def _run(cfg: DictConfig) -> str:
 def main() -> None:
     import hydra
 
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study_job")(_run)()
+    hydra.main(version_base="1.3", config_path=CONF_PKG, config_name="study_job")(_run)()
 
 
 if __name__ == "__main__":

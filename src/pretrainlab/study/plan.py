@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from pretrainlab.cli import config_names, find_config
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import content_hash
 from pretrainlab.redact import redact_argv
@@ -80,8 +81,9 @@ def study_arms(cfg: DictConfig) -> dict[str, list[str]]:
         arms.update(OmegaConf.to_container(s.variants, resolve=True))
     if not arms:
         raise PretrainlabError(
-            "the study has no arms: set study.objectives (e.g. [mlm,clm]) or study.variants "
-            "(name -> pretrain overrides), or pick an experiment, e.g. experiment=mlm_vs_clm."
+            "the study has no arms: set study.objectives (a list of "
+            f"{', '.join(config_names('objective'))}) or study.variants (name -> pretrain "
+            "overrides), or pick an experiment, e.g. experiment=mlm_vs_clm."
         )
     return arms
 
@@ -241,11 +243,9 @@ def task_modes(cfg: DictConfig, tasks: list, modes: list) -> dict[str, list]:
     solve linearly). An entry for a probe task the study does not run is ignored (so
     ``study.tasks=[topic]`` still works with an experiment's entries); one naming no probe
     task (``conf/probe/NAME.yaml``) is refused as a typo."""
-    from pretrainlab.cli import CONF_DIR
-
     node = OmegaConf.select(cfg, "study.task_modes")
     given = OmegaConf.to_container(node, resolve=True) if node is not None else {}
-    unknown = sorted(k for k in given if not (CONF_DIR / "probe" / f"{k}.yaml").is_file())
+    unknown = sorted(k for k in given if find_config("probe", k) is None)
     if unknown:
         raise PretrainlabError(
             f"study.task_modes names {', '.join(map(repr, unknown))}, which is no probe task "
@@ -263,10 +263,8 @@ def task_modes(cfg: DictConfig, tasks: list, modes: list) -> dict[str, list]:
 def task_runs(task: str, modes: list, budgets: list) -> list[tuple[str, Any]]:
     """(mode, budget) pairs of a task: a zero-shot task (its ``conf/probe/TASK.yaml`` sets
     ``mode: zeroshot``) runs once, at mode zeroshot and budget 0; others at each mode x budget."""
-    from pretrainlab.cli import CONF_DIR
-
-    path = CONF_DIR / "probe" / f"{task}.yaml"
-    if path.is_file() and OmegaConf.load(path).get("mode") == "zeroshot":
+    path = find_config("probe", task)
+    if path is not None and OmegaConf.load(path).get("mode") == "zeroshot":
         return [("zeroshot", 0)]
     return [(m, b) for m in modes for b in budgets]
 

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pretrainlab.objectives import DISPLAY_ORDER
 from pretrainlab.study import stats as st
 from pretrainlab.study.render import _finite, _fmt_budget
 
@@ -30,13 +31,9 @@ PLOT_FILES = {
     "plot_budgets": "label_budgets.png",
     "plot_linear_vs_finetune": "linear_vs_finetune.png",
 }
-_FIXED_COLORS = {
-    "mlm": "#1f77b4",
-    "clm": "#ff7f0e",
-    "nsp": "#2ca02c",
-    "mlm_nsp": "#d62728",
-    "scratch": "#7f7f7f",
-}
+# matplotlib's tab10 order: the built-in objectives keep one colour each in every plot
+_TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+_FIXED_COLORS = {**dict(zip(DISPLAY_ORDER, _TAB10, strict=False)), "scratch": "#7f7f7f"}
 _EXTRA_COLORS = [
     "#9467bd",
     "#8c564b",

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
+import functools
 import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import jinja2
 
 # ============================================================================ number formatting
 
@@ -167,88 +169,19 @@ def _md_table(t: Table) -> list[str]:
     return out
 
 
-_CSS = """
-:root { color-scheme: light; }
-body { margin: 0; background: #f4f5f7; color: #1f2328;
-  font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 40px 60px; background: #fff;
-  box-shadow: 0 0 12px rgba(0,0,0,.06); }
-h1 { font-size: 28px; margin: 0 0 12px; border-bottom: 2px solid #e5e7eb; padding-bottom: 8px; }
-h2 { font-size: 21px; margin: 36px 0 10px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
-h3 { font-size: 16px; margin: 22px 0 6px; color: #32383f; }
-p { margin: 6px 0 12px; }
-.tablewrap { overflow-x: auto; margin: 6px 0 18px; }
-table { border-collapse: collapse; font-size: 13.5px; }
-th, td { border: 1px solid #d0d7de; padding: 4px 10px; vertical-align: top; }
-th { background: #f0f3f6; text-align: left; font-weight: 600; }
-tbody tr:nth-child(even) td { background: #fafbfc; }
-th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.best { font-weight: 700; background: #eef6ee !important; }
-td.err { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px;
-  max-width: 560px; word-break: break-word; }
-td.clear { color: #1a7f37; font-weight: 600; }
-td.tied { color: #9a6700; }
-td.sig { font-weight: 700; }
-.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
-  margin-right: 6px; vertical-align: baseline; }
-.tnote { color: #57606a; font-size: 12.5px; margin-top: 4px; }
-.grid { display: flex; flex-wrap: wrap; gap: 4px 28px; align-items: flex-start; }
-.gcell h3 { margin-top: 14px; }
-figure { margin: 18px 0 28px; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e5e7eb; }
-figcaption { color: #57606a; font-size: 13px; margin-top: 4px; }
-"""
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report templates shipped in ``study/templates/`` (package data), autoescaped."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pretrainlab.study", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(zip=zip, b64=lambda data: base64.b64encode(data).decode("ascii"))
+    return env
 
 
 def render_html(doc: Doc, title: str) -> str:
-    e = html.escape
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body><main>",
-    ]
-    for b in doc.blocks:
-        if b.kind.startswith("h"):
-            parts.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            parts.append(f"<p>{e(b.text)}</p>")
-        elif b.kind == "img" and b.image:
-            data = base64.b64encode(b.image[1]).decode("ascii")
-            parts.append(
-                f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{e(b.text)}</figcaption></figure>"
-            )
-        elif b.kind == "table" and b.table:
-            parts.append(_html_table(b.table))
-        elif b.kind == "grid":
-            cells = "".join(
-                f'<div class="gcell"><h3>{e(h)}</h3>{_html_table(t)}</div>' for h, t in b.items
-            )
-            parts.append(f'<div class="grid">{cells}</div>')
-    parts.append("</main></body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _html_table(t: Table) -> str:
-    e = html.escape
-    head = "".join(
-        f'<th class="num">{e(h)}</th>' if num else f"<th>{e(h)}</th>"
-        for h, num in zip(t.header, t.numeric, strict=True)
-    )
-    body = []
-    for row in t.rows:
-        tds = []
-        for c, num in zip(row, t.numeric, strict=True):
-            classes = " ".join(
-                x for x in ("num" if num else "", "best" if c.bold else "", c.cls) if x
-            )
-            attr = f' class="{classes}"' if classes else ""
-            sw = f'<span class="sw" style="background:{e(c.color)}"></span>' if c.color else ""
-            tds.append(f"<td{attr}>{sw}{e(c.text)}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    note = f'<div class="tnote">{e(t.note)}</div>' if t.note else ""
-    return (
-        f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{note}</div>"
-    )
+    """``doc`` as one self-contained HTML page (styles inline, images as data URIs)."""
+    return _templates().get_template("report.html.j2").render(title=title, blocks=doc.blocks)

@@ -169,17 +169,14 @@ def _build_doc(
         doc.p(f"No '{baseline}' runs paired with another objective.")
     else:
         doc.table(_comparison_table(vs, colors))
-    objs = (
-        set(comparisons["objective_a"]) | set(comparisons["objective_b"])
+    between = (
+        comparisons[comparisons["objective_b"] != baseline]
         if not comparisons.empty
-        else set()
+        else comparisons
     )
-    if {"mlm", "clm"} <= objs:
-        doc.h(2, "MLM vs CLM")
-        mc = comparisons[
-            (comparisons["objective_a"] == "mlm") & (comparisons["objective_b"] == "clm")
-        ]
-        doc.table(_comparison_table(mc, colors))
+    if not between.empty:  # the pretrained arms against each other (A before B in display order)
+        doc.h(2, "Between objectives")
+        doc.table(_comparison_table(between, colors))
     doc.p("All pairwise comparisons are in comparisons.csv.")
     _twin_section(doc, twins, colors)
     _variance_section(doc, summary, colors)

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from pretrainlab.cli import CONF_DIR, user_errors
+from pretrainlab.cli import CONF_PKG, user_errors
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
@@ -248,4 +248,4 @@ def main() -> None:
     from pretrainlab.faults import preflight_output_dir
 
     preflight_output_dir(sys.argv[1:], also=("study.dir",))
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study")(_run)()
+    hydra.main(version_base="1.3", config_path=CONF_PKG, config_name="study")(_run)()

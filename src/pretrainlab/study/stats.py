@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.objectives import DISPLAY_ORDER
 from pretrainlab.study import inference as inf
 from pretrainlab.study.budgets import split_arm
 
@@ -40,14 +41,11 @@ REQUIRED_COLUMNS = (
     "test_score",
 )
 GROUP_KEYS = ["task", "mode", "train_examples"]
-KNOWN_OBJECTIVES = ("mlm", "clm", "nsp", "mlm_nsp")
 MODE_ORDER = ("linear", "finetune")
 BASELINE = "scratch"
 
 SUMMARY_COLUMNS = [
-    "task",
-    "mode",
-    "train_examples",
+    *GROUP_KEYS,
     "objective",
     "metric",
     "n",
@@ -61,9 +59,7 @@ SUMMARY_COLUMNS = [
     "var_probe",
 ]
 COMPARISON_COLUMNS = [
-    "task",
-    "mode",
-    "train_examples",
+    *GROUP_KEYS,
     "metric",
     "objective_a",
     "objective_b",
@@ -94,12 +90,13 @@ _LOWER_BETTER_HINTS = (
 
 
 def objective_order(objectives: Iterable[str]) -> list[str]:
-    """Canonical display order: mlm, clm, nsp, mlm_nsp, other objectives A-Z, ``scratch`` last;
+    """Display order: the built-in objectives in ``objectives.DISPLAY_ORDER``, others A-Z,
+    ``scratch`` last;
     an arm of a budget axis (``mlm@5e+13``) beside its objective, smallest budget first."""
     uniq = {str(o) for o in objectives if not _isna(o)}
     bases = {split_arm(o)[0] for o in uniq}
-    known = [o for o in KNOWN_OBJECTIVES if o in bases]
-    order = known + sorted(bases - set(KNOWN_OBJECTIVES) - {BASELINE}) + [BASELINE]
+    known = [o for o in DISPLAY_ORDER if o in bases]
+    order = known + sorted(bases - set(DISPLAY_ORDER) - {BASELINE}) + [BASELINE]
     rank = {b: i for i, b in enumerate(order)}
 
     def key(name: str) -> tuple[int, float]:

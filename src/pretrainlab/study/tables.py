@@ -68,6 +68,11 @@ def _mean_ci_text(mean: float, lo: float, hi: float, dec: int) -> str:
     return _score_text(mean, lo, hi, n=0, dec=dec, n_typical=0)
 
 
+def _setting_cells(r: pd.Series) -> list[Cell]:
+    """The task, mode and label budget a row is about: the first three cells of each table."""
+    return [Cell(str(r["task"])), Cell(str(r["mode"])), Cell(_fmt_budget(r["train_examples"]))]
+
+
 def _winners_table(win: pd.DataFrame, colors: dict[str, str]) -> Table:
     header = ["task", "mode", "examples", "metric", "best", "mean ± CI", "runner-up", "mean ± CI",
               "margin", "p (Holm)", "verdict"]  # fmt: skip
@@ -78,9 +83,7 @@ def _winners_table(win: pd.DataFrame, colors: dict[str, str]) -> Table:
         ru = r["runner_up"] if isinstance(r["runner_up"], str) else None
         rows.append(
             [
-                Cell(str(r["task"])),
-                Cell(str(r["mode"])),
-                Cell(_fmt_budget(r["train_examples"])),
+                *_setting_cells(r),
                 Cell(str(r["metric"])),
                 Cell(str(r["best"]), color=colors.get(r["best"])),
                 Cell(_mean_ci_text(r["best_mean"], r["best_ci_low"], r["best_ci_high"], dec)),
@@ -115,9 +118,7 @@ def _comparison_table(cmp: pd.DataFrame, colors: dict[str, str]) -> Table:
         dec = _decimals([r["mean_a"], r["mean_b"]])  # per row, as in the winners table
         rows.append(
             [
-                Cell(str(r["task"])),
-                Cell(str(r["mode"])),
-                Cell(_fmt_budget(r["train_examples"])),
+                *_setting_cells(r),
                 Cell(str(r["metric"])),
                 Cell(
                     f"{r['objective_a']} − {r['objective_b']}", color=colors.get(r["objective_a"])
@@ -154,9 +155,7 @@ def _variance_table(summary: pd.DataFrame, colors: dict[str, str]) -> Table:
         share = vp / (vp + vq) if _finite(vp) and _finite(vq) and vp + vq > 0 else float("nan")
         rows.append(
             [
-                Cell(str(r["task"])),
-                Cell(str(r["mode"])),
-                Cell(_fmt_budget(r["train_examples"])),
+                *_setting_cells(r),
                 Cell(str(r["objective"]), color=colors.get(r["objective"])),
                 Cell(str(int(r["n"]))),
                 Cell(_fmt_num(r["n_probe"], 1)),

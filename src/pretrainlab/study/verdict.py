@@ -20,9 +20,7 @@ from pretrainlab.study.inference import ALPHA
 from pretrainlab.study.plan import TWIN_SUFFIX
 
 WINNER_COLUMNS = [
-    "task",
-    "mode",
-    "train_examples",
+    *st.GROUP_KEYS,
     "metric",
     "best",
     "best_mean",

@@ -15,6 +15,7 @@ hub (``nyu-mll/glue``), which needs network access.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pretrainlab.data.tasks.base import ProbeTask
@@ -163,31 +164,24 @@ def _load(
     )
 
 
-def load_sst2(
+def load_glue(
+    task: str,
     data_dir: str | None = None,
     dev_size: int = 500,
     seed: int = 0,
     train_size: int | None = None,
 ) -> ProbeTask:
-    """SST-2 (sentence -> negative/positive) from the GLUE release folder or the hub."""
-    return _load(_SST2, data_dir, dev_size, seed, train_size)
+    """GLUE ``task`` (sst2: sentence -> negative/positive; mrpc: sentence pair ->
+    not_equivalent/equivalent, from ``Quality``; rte: sentence pair ->
+    entailment/not_entailment) from the release folder or the hub."""
+    spec = _SPECS.get(task)
+    if spec is None:
+        raise PretrainlabError(f"GLUE task {task!r} is not known: accepted: {sorted(_SPECS)}.")
+    return _load(spec, data_dir, dev_size, seed, train_size)
 
 
-def load_mrpc(
-    data_dir: str | None = None,
-    dev_size: int = 500,
-    seed: int = 0,
-    train_size: int | None = None,
-) -> ProbeTask:
-    """MRPC (sentence pair -> not_equivalent/equivalent, from ``Quality``) from GLUE files."""
-    return _load(_MRPC, data_dir, dev_size, seed, train_size)
-
-
-def load_rte(
-    data_dir: str | None = None,
-    dev_size: int = 500,
-    seed: int = 0,
-    train_size: int | None = None,
-) -> ProbeTask:
-    """RTE (sentence pair -> entailment/not_entailment) from the GLUE release or the hub."""
-    return _load(_RTE, data_dir, dev_size, seed, train_size)
+_SPECS = {spec.name: spec for spec in (_SST2, _MRPC, _RTE)}
+# The config targets (conf/probe/{sst2,mrpc,rte}.yaml): load_glue with the task fixed.
+load_sst2 = partial(load_glue, "sst2")
+load_mrpc = partial(load_glue, "mrpc")
+load_rte = partial(load_glue, "rte")
