@@ -16,7 +16,7 @@ from torch import Tensor
 from transformers import BertForMaskedLM, RoFormerForMaskedLM
 
 from pretrainlab import seeds
-from pretrainlab.config import Knob
+from pretrainlab.config import check_value
 from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
@@ -86,15 +86,10 @@ def mask_tokens(
     return inputs, labels
 
 
-MASK_RATE = Knob("objective.mask_rate", float, 0, 1, open_low=True, open_high=True)
-
-
 def check_mask_rate(mask_rate: Any) -> None:
-    if not MASK_RATE.ok(mask_rate):
-        raise PretrainlabError(
-            f"objective.mask_rate={mask_rate!r} is not valid: expected {MASK_RATE.accepted()} "
-            "(BERT uses 0.15)."
-        )
+    """``objective.mask_rate``: the rule of config.py's knob table, checked here for objectives
+    built outside a composed config."""
+    check_value("objective.mask_rate", mask_rate, " (BERT uses 0.15)")
 
 
 def check_dynamic_masking(dynamic_masking: Any) -> None:
