@@ -109,8 +109,8 @@ def _clip_value(cfg: DictConfig) -> float:
 
 
 def _flops(st: Setting, objective: pl.LightningModule) -> float:
-    return st.parts.encoder.flops_per_token(
-        st.parts.seq_len, len(st.data.tokenizer), objective.predicted_fraction()
+    return objective.flops_per_token(
+        st.parts.encoder, st.parts.seq_len, len(st.data.tokenizer), **objective.objective_hparams()
     )
 
 

@@ -86,16 +86,21 @@ def test_each_objective_overfits_a_fixed_batch(cls, position):
     objective = _objective(cls, position)
     family = {"learned": "bert", "rotary": "roformer"}[position]
     assert objective.model.config.model_type == family
-    batch = objective.collate(_examples(objective))
+    losses = overfit(objective, objective.collate(_examples(objective)))
+    assert losses[-1] < 0.35 * losses[0], (losses[0], losses[-1])
+
+
+def overfit(objective, batch, steps: int = 80) -> list[float]:
+    """The losses of ``steps`` AdamW steps on one fixed batch."""
     opt = torch.optim.AdamW(objective.parameters(), lr=3e-3)
     losses = []
-    for _ in range(80):
+    for _ in range(steps):
         loss = objective.compute_loss(batch).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.35 * losses[0], (losses[0], losses[-1])
+    return losses
 
 
 def test_mlm_nsp_logs_each_term_and_weights_the_total():

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.recipe import Recipe
 from pretrainlab.study.plan import expand
 from pretrainlab.study.reproduce import reproduce
 from pretrainlab.study.run import study
@@ -52,13 +53,16 @@ def _mtimes(study_dir: Path) -> dict[str, float]:
 
 
 def test_every_experiment_expands(tmp_path):
-    for name in ("mlm_vs_clm", "fact_recall", "nsp_ablation", "mask_rate", "task_weighting"):
+    for name in ("mlm_vs_clm", "fact_recall", "nsp_ablation", "mask_rate", "task_weighting",
+                 "objective_zoo"):  # fmt: skip
         cfg = compose_config("study", [f"experiment={name}", f"study.name={name}"])
         jobs = expand(cfg)
         assert {j.kind for j in jobs} == {"pretrain", "probe"}
         for job in jobs:  # every job's overrides compose into a valid config
             if job.id < 3 or job.kind == "pretrain":
-                compose_config(job.kind, job.overrides)
+                job_cfg = compose_config(job.kind, job.overrides)
+            if job.kind == "pretrain" and job.seed == jobs[0].seed:  # and pass validation
+                assert Recipe.from_cfg(job_cfg).cfg.trainer.max_steps > 0
 
 
 def test_a_zero_shot_task_is_probed_once_per_checkpoint():

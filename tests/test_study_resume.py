@@ -21,6 +21,7 @@ from pretrainlab.io import read_json
 from pretrainlab.study.collect import load_study
 from pretrainlab.study.reproduce import reproduce
 from pretrainlab.study.run import study
+from pretrainlab.study.status import snapshot
 from tests.conftest import TINY, compose_config
 
 WALL = ["wall_s"]  # wall-time columns differ between runs; everything else must not
@@ -88,6 +89,11 @@ def test_study_killed_in_probe_phase_resumes(finished, cache_dir, tmp_path):
     finished_before = _result_mtimes(study_dir)
     assert 3 <= len(finished_before) < 8, "killed too late to leave probe jobs undone"
     assert not (study_dir / "results.csv").exists()
+    killed = snapshot(study_dir)  # `pretrainlab status` of the killed study
+    probes = next(p for p in killed.phases if p.name == "probe")
+    assert killed.state == "stopped" and not killed.running
+    assert probes.counts["done"] == len(finished_before)
+    assert probes.counts["incomplete"] + probes.counts["pending"] == 8 - len(finished_before)
 
     again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -98,6 +104,7 @@ def test_study_killed_in_probe_phase_resumes(finished, cache_dir, tmp_path):
     assert {k: after[k] for k in finished_before} == finished_before  # not redone
     assert len(after) == 8
     pd.testing.assert_frame_equal(_results(study_dir), _results(finished))
+    assert snapshot(study_dir).state == "finished"
 
 
 def test_moved_study_is_recognised_as_finished(finished, cache_dir, tmp_path):

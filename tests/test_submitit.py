@@ -161,7 +161,8 @@ def test_requeue_signal_requeues_the_job_which_resumes_from_its_checkpoint(tmp_p
     assert _loss_steps(run) == list(range(5, 101, 5))  # no restart from step 0, no gap
     # submitit requeued the same job: its task started twice under the same job id
     folder = tmp_path / ".hydra_jobs" / ".submitit" / job
-    log = (folder / f"{job}_0_log.out").read_text()
+    # submitit's lines from inside the job are in the job's own log (RUN/job.log)
+    log = (folder / f"{job}_0_log.out").read_text() + (run / "job.log").read_text()
     assert "Caught signal SIGUSR2" in log and f"Requeued job {job}" in log, log[-3000:]
     assert log.count(f"JobEnvironment(job_id={job}") == 2
     assert "Job completed successfully" in log and (folder / f"{job}_0_result.pkl").is_file()

@@ -152,13 +152,17 @@ def test_world_has_prefix_entities():
 
 
 def test_probe_task_shapes_and_balance(tasks):
-    assert set(tasks) == {"sentiment", "topic", "pair", "qa", "lexical", "direction"}
+    assert set(tasks) == {
+        *("sentiment", "topic", "pair", "qa", "lexical", "direction", "tagging", "similarity")
+    }
     columns = {
         "classification": {"text", "label"},
         "pair": {"text", "text_pair", "label"},
         "qa": {"id", "question", "context", "answers", "needs_right_context"},
         "lexical": {"text", "label", "subset"},  # tests/test_lexical.py
         "direction": {"id", "question", "context", "answers", "subset", "candidates"},
+        "tagging": {"tokens", "tags", "subset", "target"},  # test_probes_tagging_similarity
+        "similarity": {"text", "text_pair", "label"},
     }
     for name, task in tasks.items():
         assert task.name == name
@@ -166,7 +170,7 @@ def test_probe_task_shapes_and_balance(tasks):
         assert [len(task.splits[s]) for s in ("train", "dev", "test")] == [300, 100, 200]
         for split in task.splits.values():
             assert set(split.column_names) == columns.get(name, columns[task.kind])
-            if task.kind != "qa":
+            if task.kind in ("classification", "pair"):
                 counts = Counter(split["label"])
                 assert sorted(counts) == list(range(task.num_labels))
                 assert max(counts.values()) - min(counts.values()) <= 1
@@ -186,9 +190,9 @@ def test_probe_tasks_are_deterministic_and_splits_disjoint(tasks):
         != (tasks["sentiment"].splits["test"]["text"][:10])
     )
     for name, task in tasks.items():
-        column = "context" if task.kind == "qa" else "text"
+        column = {"qa": "context", "tagging": "tokens"}.get(task.kind, "text")
         keys = [
-            (row[column], row.get("question"), row.get("text_pair"))
+            (str(row[column]), row.get("question"), row.get("text_pair"))
             for split in task.splits.values()
             for row in split
         ]

@@ -1,4 +1,5 @@
-"""Callbacks shared by every pretraining run: throughput/MFU and a local metric history."""
+"""Callbacks shared by every pretraining run: throughput/MFU, a local metric history, the
+run's progress for a study's live view, and a progress bar that counts steps."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import RichProgressBar
 
-from pretrainlab.io import atomic_write_text
+from pretrainlab.io import atomic_write_json, atomic_write_text
 from pretrainlab.perf import matmul_peak_flops
 
 
@@ -109,3 +111,55 @@ class History(pl.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rows = [tuple(r) for r in state["rows"]]
+
+
+class StepProgress(pl.Callback):
+    """``RUN/progress.json`` (``step``, ``max_steps``, ``updated``), rewritten at most every
+    ``every_s`` seconds and at the end: what ``pretrainlab status`` and a study's live view show
+    of a running pretraining job, from any process or machine that sees the folder."""
+
+    def __init__(self, path: Path, every_s: float = 2.0):
+        self.path, self.every_s, self.last = path, every_s, 0.0
+
+    def _write(self, trainer: pl.Trainer) -> None:
+        self.last = time.time()
+        atomic_write_json(
+            self.path,
+            {"step": trainer.global_step, "max_steps": trainer.max_steps, "updated": self.last},
+        )
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.is_global_zero and time.time() - self.last >= self.every_s:
+            self._write(trainer)
+
+    def on_train_end(self, trainer, module) -> None:
+        if trainer.is_global_zero:
+            self._write(trainer)
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich bar, counting optimizer steps of a step-bounded run (``max_steps``)
+    where Lightning counts batches of an epoch and labels it ``Epoch 3/-2``."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return (
+            "step" if self.trainer.max_steps > 0 else super()._get_train_description(current_epoch)
+        )
+
+    @property
+    def total_train_batches(self) -> int | float:
+        steps = self.trainer.max_steps
+        return steps if steps > 0 else super().total_train_batches
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, module)
+        self._update(self.train_progress_bar_id, trainer.global_step)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if trainer.max_steps <= 0:
+            return super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+        if self.train_progress_bar_id is None:  # resumed mid-epoch
+            self._initialize_train_progress_bar_id()
+        self._update(self.train_progress_bar_id, trainer.global_step)
+        self._update_metrics(trainer, module)
+        self.refresh()

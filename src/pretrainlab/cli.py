@@ -30,7 +30,9 @@ COMMANDS = {
     "study": ("pretrainlab.study.run", "pretrain, probe, aggregate and report an experiment"),
     "reproduce": ("pretrainlab.study.reproduce", "re-run a run directory and compare metrics"),
     "power": ("pretrainlab.study.power", "seeds a study needs to detect a named effect"),
+    "status": ("pretrainlab.study.status", "where a study stands: jobs, phases, means so far"),
 }
+VERBOSE_FLAGS = ("-v", "--verbose")  # `pretrainlab study -v`: study.verbose=true
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,5 +103,7 @@ def main() -> None:
         )
         raise SystemExit(2)
     _check_user_config_dirs()
+    if command == "study" and any(a in VERBOSE_FLAGS for a in sys.argv[1:]):
+        sys.argv = [a for a in sys.argv if a not in VERBOSE_FLAGS] + ["study.verbose=true"]
     sys.argv[0] = f"pretrainlab {command}"
     importlib.import_module(COMMANDS[command][0]).main()

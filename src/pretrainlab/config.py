@@ -8,6 +8,7 @@ accepted. Rules that concern one group live in that group's class (``__post_init
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,13 @@ class Knob:
             return False
         return self.high is None or (value < self.high if self.open_high else value <= self.high)
 
+    def check(self, value: Any, hint: str = "") -> None:
+        """Refuse ``value`` unless :meth:`ok` (``hint`` is appended to what is accepted)."""
+        if not self.ok(value):
+            raise PretrainlabError(
+                f"{self.key}={value!r} is not valid: expected {self.accepted()}{hint}."
+            )
+
 
 # Every numeric knob of `pretrainlab pretrain` that has a range. The group classes check their
 # own values too; checking here first gives one message format and catches wrong types (a
@@ -132,6 +140,16 @@ PRETRAIN_KNOBS = (
     Knob("corpus.val_fraction", float, 0, 0.5, open_low=True, open_high=True),
     Knob("corpus.seed", int, 0),
     Knob("objective.mask_rate", float, 0, 1, open_low=True, open_high=True),
+    Knob("objective.mask_rate_end", float, 0, 1, open_low=True, open_high=True, nullable=True),
+    Knob("objective.mask_rate_epochs", int, 1),
+    Knob("objective.span_p", float, 0, 1, open_low=True),
+    Knob("objective.span_max", int, 1, 1 << 16),
+    Knob("objective.prefix_fraction", float, 0, 1, open_low=True, open_high=True, nullable=True),
+    Knob("objective.generator_ratio", float, 0, 1, open_low=True),
+    Knob("objective.disc_weight", float, 0, open_low=True),
+    Knob("objective.temperature", float, 0, open_low=True),
+    Knob("objective.dropout", float, 0, 1, open_low=True, open_high=True),
+    Knob("objective.gradnorm_alpha", float, 0),
 )
 BETA = Knob("optim.betas[i]", float, 0, 1, open_high=True)
 
@@ -149,6 +167,7 @@ PROBE_KNOBS = (
     Knob("probe.linear_qa.epochs", int, 1, 1_000_000),
     Knob("probe.linear_qa.lr", float, 0, 10, open_low=True),
     Knob("probe.linear_qa.weight_decay", float, 0, nullable=True),
+    Knob("probe.linear_similarity.weight_decay", float, 0, nullable=True),  # ridge penalty
     Knob("probe.finetune.max_steps", int, 1),
     Knob("probe.finetune.max_epochs", int, 1, nullable=True),
     Knob("probe.finetune.eval_every", int, 1),
@@ -173,8 +192,7 @@ def _select(cfg: DictConfig, key: str) -> Any:
 
 def check_known_keys(what: str, given: Any, known: list[str]) -> None:
     """Refuse keys of the mapping ``given`` that are not in ``known``, naming both."""
-    unknown = sorted(set(given) - set(known))
-    if unknown:
+    if unknown := sorted(set(given) - set(known)):
         raise PretrainlabError(
             f"{what} has unknown key(s) {', '.join(unknown)}: the accepted keys are "
             f"{', '.join(known)}."
@@ -189,9 +207,15 @@ def knob(key: str) -> Knob:
 def check_value(key: str, value: Any, hint: str = "") -> None:
     """Refuse ``value`` for ``key`` unless its table entry accepts it (``hint`` is appended to
     what is accepted, e.g. what BERT uses)."""
-    rule = knob(key)
-    if not rule.ok(value):
-        raise PretrainlabError(f"{key}={value!r} is not valid: expected {rule.accepted()}{hint}.")
+    knob(key).check(value, hint)
+
+
+def check_choice(key: str, value: Any, choices: Sequence[str]) -> None:
+    """Refuse ``value`` for ``key`` unless it is one of ``choices`` (a config's named options)."""
+    if value not in choices:
+        raise PretrainlabError(
+            f"{key}={value!r} is not valid: expected one of {', '.join(choices)}."
+        )
 
 
 def check_knobs(cfg: DictConfig, knobs: tuple[Knob, ...]) -> None:

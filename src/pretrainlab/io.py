@@ -1,4 +1,5 @@
-"""Atomic writes and content hashes: a kill at any moment leaves the old file or the new one."""
+"""Atomic writes and content hashes: a kill at any moment leaves the old file or the new one.
+Also the readers' shared pieces of an input error: invalid JSON, what a folder holds."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
+
+from pretrainlab.errors import PretrainlabError
 
 T = TypeVar("T")
 
@@ -55,6 +58,43 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def load_json(f: IO[str], what: str, expected: str) -> Any:
+    """``json.load(f)`` of a user's file; invalid JSON is a PretrainlabError naming ``what``
+    (the file, e.g. ``"SQuAD file 'x.json'"``), the line and what the file should hold."""
+    try:
+        return json.load(f)
+    except json.JSONDecodeError as e:
+        raise PretrainlabError(
+            f"{what} is not valid JSON (line {e.lineno}: {e.msg}); expected {expected}."
+        ) from None
+
+
+def json_lines(f: Iterable[str], what: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON Lines file; an invalid line is
+    a PretrainlabError naming ``what`` (the file) and the line."""
+    for lineno, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PretrainlabError(
+                f"{what} line {lineno} is not valid JSON ({e.msg}); expected one JSON object "
+                "per line."
+            ) from None
+        yield lineno, value
+
+
+def json_keys(value: Any) -> list[str] | str:
+    """What an error says a JSON value holds: an object's sorted keys, else its type's name."""
+    return sorted(value) if isinstance(value, dict) else type(value).__name__
+
+
+def folder_listing(folder: str | os.PathLike, most: int = 20) -> list[str]:
+    """The first ``most`` names in ``folder``, sorted: what an error says the folder holds."""
+    return sorted(p.name for p in Path(folder).iterdir())[:most]
 
 
 def _discard(path: Path) -> None:

@@ -18,7 +18,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from pretrainlab.budget import ComputeBudget, world_size
-from pretrainlab.callbacks import History, Throughput
+from pretrainlab.callbacks import History, StepProgress, StepProgressBar, Throughput
 from pretrainlab.config import build, check_pretrain
 from pretrainlab.data.corpus import Corpus
 from pretrainlab.data.datamodule import PretrainDataModule
@@ -87,8 +87,8 @@ class Recipe:
         seq_len, batch_size = int(cfg.data.seq_len), int(cfg.data.batch_size)
         tokens_per_step = batch_size * seq_len * world_size(cfg.trainer)
         tokens_per_step *= cfg.trainer.get("accumulate_grad_batches") or 1
-        flops_per_token = encoder.flops_per_token(
-            seq_len, cfg.tokenizer.vocab_size, objective_cls.predicted_share(**params)
+        flops_per_token = objective_cls.flops_per_token(
+            encoder, seq_len, cfg.tokenizer.vocab_size, **params
         )
         budget = build(cfg.budget) if cfg.get("budget") else ComputeBudget()
         if (steps := budget.steps(tokens_per_step, flops_per_token)) is not None:
@@ -132,6 +132,7 @@ class Recipe:
             special_ids=data.special_ids,
             optim=self.optim,
             seed=self.cfg.seed,
+            tokenizer=data.tokenizer,
         )
 
     def datamodule(self, data: PretrainData, objective: PretrainObjective) -> PretrainDataModule:
@@ -152,10 +153,10 @@ class Recipe:
         cfg, last = self.cfg, run_dir / LAST_CKPT
         datamodule = self.datamodule(data, objective)
         every = cfg.trainer.log_every_n_steps
-        predicted = objective.predicted_fraction()
-        throughput = Throughput(
-            self.encoder.flops_per_token(self.seq_len, len(data.tokenizer), predicted), every
+        flops = objective.flops_per_token(
+            self.encoder, self.seq_len, len(data.tokenizer), **objective.objective_hparams()
         )
+        throughput = Throughput(flops, every)
         preemption = Preemption(last)
         callbacks = [
             throughput,
@@ -164,7 +165,10 @@ class Recipe:
             RNGState(cfg.seed),
             preemption,
             LastCheckpoint(last, cfg.checkpoint_every),
+            StepProgress(run_dir / "progress.json"),
         ]
+        if cfg.trainer.get("enable_progress_bar", True):
+            callbacks.append(StepProgressBar())
         if self.optim.schedule == "wsd":
             start = decay_start(self.optim, cfg.trainer.max_steps)
             callbacks.append(DecayStartCheckpoint(run_dir / DECAY_CKPT, start))

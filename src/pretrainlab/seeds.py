@@ -18,6 +18,9 @@ stream               what it orders or draws                                    
 ``val_split``        whether a document is held out for validation                  document
 ``pairs``            segment pairs (data format 'pairs') of the train / val split   split
 ``masking``          an example's mask (MLM), by (epoch, index) or index alone     example
+``segment_order``    whether an example's two segments swap (sentence order)       example
+``prefix_split``     where an example's bidirectional prefix ends (prefix LM)      example
+``replacement``      an example's sampled replacements (ELECTRA)                   example
 ===================  ============================================================  ========
 
 Probe-side streams (label-budget samples, probe initialisation) take the probe's own
@@ -74,3 +77,27 @@ def masking(seed: int, key: int | tuple[int, int], dynamic: bool = True) -> torc
         parts = (seed, key)
     # hash() of a tuple of ints is the same in every process (only str/bytes hashes are salted)
     return torch.Generator().manual_seed(hash(parts) & _MASK63)
+
+
+def segment_order(seed: int, key: int | tuple[int, int]) -> torch.Generator:
+    """Whether an example's segments are swapped (sentence-order prediction): drawn anew each
+    epoch, keyed by (seed, epoch, index), or (seed, index) for a bare index (validation)."""
+    return _example_stream(1_000_033, seed, key)
+
+
+def prefix_split(seed: int, key: int | tuple[int, int]) -> torch.Generator:
+    """Where an example's bidirectional prefix ends (prefix LM), keyed as :func:`segment_order`."""
+    return _example_stream(1_000_037, seed, key)
+
+
+def replacement(seed: int, key: int | tuple[int, int], dynamic: bool = True) -> torch.Generator:
+    """ELECTRA's sampled replacements of an example (one uniform per position), keyed as its
+    mask is (:func:`masking`: by the index alone when not ``dynamic``) in a stream of its own."""
+    if isinstance(key, tuple) and not dynamic:
+        key = key[1]
+    return _example_stream(1_000_039, seed, key)
+
+
+def _example_stream(stream: int, seed: int, key: int | tuple[int, int]) -> torch.Generator:
+    parts = (seed, *key) if isinstance(key, tuple) else (seed, key)
+    return torch.Generator().manual_seed(hash((stream, *parts)) & _MASK63)

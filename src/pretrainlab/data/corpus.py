@@ -30,6 +30,8 @@ from pretrainlab.io import cached_folder, content_hash
 #    documents put context words next to members.
 CORPUS_VERSION = 3
 SPLITS = ("train", "validation")
+VAL_FRACTION = 0.05  # default share of documents held out, where a corpus splits its own
+SHUFFLE_BUFFER = 10_000  # default blocks held for shuffling in streaming mode (0/1: in order)
 
 
 class Corpus:
@@ -67,7 +69,7 @@ class SyntheticCorpus(Corpus):
         self,
         num_words: int = 1_000_000,
         seed: int = 0,
-        val_fraction: float = 0.05,
+        val_fraction: float = VAL_FRACTION,
         lexical_share: float = 0.0,
         lexical: dict | None = None,
         biography_people: int | None = None,
@@ -124,7 +126,7 @@ class StreamingOptions:
 
     streaming: bool = False
     tokenizer_docs: int | None = None  # train the tokenizer on the first N documents (None: all)
-    shuffle_buffer: int = 10_000  # blocks held for shuffling in streaming mode (0/1: in order)
+    shuffle_buffer: int = SHUFFLE_BUFFER
 
     def _set_streaming(
         self, streaming: bool, tokenizer_docs: int | None, shuffle_buffer: int
@@ -170,7 +172,7 @@ class WikiTextCorpus(StreamingOptions, Corpus):
         hub_config: str = "wikitext-2-raw-v1",
         streaming: bool = False,
         tokenizer_docs: int | None = None,
-        shuffle_buffer: int = 10_000,
+        shuffle_buffer: int = SHUFFLE_BUFFER,
     ):
         self._set_streaming(streaming, tokenizer_docs, shuffle_buffer)
         self.name, self.path, self.hub_config = name, path, hub_config
@@ -204,12 +206,12 @@ class TextFilesCorpus(StreamingOptions, Corpus):
         paths: list[str] | str,
         doc_boundary: str = "blank_line",
         text_field: str = "text",
-        val_fraction: float = 0.05,
+        val_fraction: float = VAL_FRACTION,
         seed: int = 0,
         name: str = "text_files",
         streaming: bool = False,
         tokenizer_docs: int | None = None,
-        shuffle_buffer: int = 10_000,
+        shuffle_buffer: int = SHUFFLE_BUFFER,
     ):
         _check_fraction(val_fraction)
         self._set_streaming(streaming, tokenizer_docs, shuffle_buffer)

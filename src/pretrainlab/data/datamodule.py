@@ -146,6 +146,15 @@ class PretrainDataModule(pl.LightningDataModule):
         self.train, self.val, self.collate = Indexed(train), Indexed(val), collate
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
 
+    def _batching(self) -> dict[str, Any]:
+        """The DataLoader arguments that every loader of this module shares."""
+        return dict(
+            batch_size=self.batch_size,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
     def _loader(
         self,
         data: Indexed,
@@ -155,27 +164,17 @@ class PretrainDataModule(pl.LightningDataModule):
     ) -> DataLoader:
         return cls(
             data,
-            batch_size=self.batch_size,
             sampler=sampler,
-            collate_fn=self.collate,
             drop_last=drop_last,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
             # its own generator: iter() draws worker seeds from it, not from the global RNG
             # (which a resumed run restores to the checkpoint's state)
             generator=seeds.loader(self.seed),
+            **self._batching(),
         )
 
     def train_dataloader(self) -> DataLoader:
         if isinstance(self.train.examples, IterableDataset):  # corpus.streaming=true
-            return DataLoader(
-                self.train.examples,
-                batch_size=self.batch_size,
-                collate_fn=self.collate,
-                drop_last=True,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-            )
+            return DataLoader(self.train.examples, drop_last=True, **self._batching())
         sampler = EpochPermutationSampler(len(self.train), self.seed, *self._rank_world())
         return self._loader(self.train, sampler, drop_last=True, cls=ResumableLoader)
 

@@ -114,11 +114,18 @@ def _truncate(a: list[int], b: list[int], budget: int) -> None:
 
 
 def make_nsp_pairs(
-    docs: datasets.Dataset, seq_len: int, seed: int, cls_id: int, sep_id: int
+    docs: datasets.Dataset,
+    seq_len: int,
+    seed: int,
+    cls_id: int,
+    sep_id: int,
+    random_next: bool = True,
 ) -> list[dict]:
     """Sentence-pair examples ``[CLS] A [SEP] B [SEP]`` with ``token_type_ids`` 0/1.
 
     ``next_sentence_label`` follows transformers: 0 = B continues A, 1 = B is random.
+    ``random_next=False``: B always continues A (label 0), the consecutive segments that
+    sentence-order prediction swaps at collation.
     """
     rng = random.Random(seed)
     all_docs = _sentences(docs)
@@ -140,7 +147,7 @@ def make_nsp_pairs(
             if (i == len(sents) - 1 or length >= budget) and len(chunk) >= 2:
                 a_end = rng.randint(1, len(chunk) - 1)
                 a = [t for s in chunk[:a_end] for t in s]
-                if rng.random() < 0.5:
+                if random_next and rng.random() < 0.5:
                     other = rng.randrange(len(all_docs) - 1)
                     other += other >= d
                     start = rng.randrange(len(all_docs[other]))

@@ -161,9 +161,12 @@ def prepare_pretraining_data(
             return []
         if data_format == "blocks":
             return pack_blocks(tokens[split], seq_len, ids["cls"])
+        # "pairs": B continues A or comes from another document; "consecutive_pairs": B
+        # always continues A
         return make_nsp_pairs(
-            tokens[split], seq_len, seeds.pairs(seed, split), ids["cls"], ids["sep"]
-        )
+            tokens[split], seq_len, seeds.pairs(seed, split), ids["cls"], ids["sep"],
+            random_next=data_format == "pairs",
+        )  # fmt: skip
 
     train, val = examples("train", with_train), examples("validation")[:max_val_examples]
     req.check_size(len(train), len(val), with_train)

@@ -14,13 +14,13 @@ largest single document, never by the corpus.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import folder_listing, json_keys, json_lines
 
 # --------------------------------------------------------------------------------------------
 # Sentence splitting
@@ -185,10 +185,9 @@ def _wikitext_file(path: str, split: str) -> Path:
         candidate = p / f"wiki.{stem}{suffix}"
         if candidate.is_file():
             return candidate
-    present = sorted(x.name for x in p.iterdir())[:20]
     raise PretrainlabError(
         f"WikiText folder {path!r} has no wiki.{stem}.tokens or wiki.{stem}.raw for split "
-        f"{split!r}; it holds {present}. Accepted: the WikiText release layout "
+        f"{split!r}; it holds {folder_listing(p)}. Accepted: the WikiText release layout "
         "wiki.{train,valid,test}.{tokens,raw}."
     )
 
@@ -368,21 +367,11 @@ def _iter_txt(file: str, mode: str, pattern: re.Pattern[str] | None) -> Iterator
 def _iter_jsonl(file: str, text_field: str) -> Iterator[dict]:
     name = os.path.basename(file)
     with open(file, encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PretrainlabError(
-                    f"Corpus file {file!r} line {lineno} is not valid JSON ({e.msg}); "
-                    "expected one JSON object per line."
-                ) from None
+        for lineno, record in json_lines(f, f"Corpus file {file!r}"):
             if not isinstance(record, dict) or text_field not in record:
-                keys = sorted(record) if isinstance(record, dict) else type(record).__name__
                 raise PretrainlabError(
                     f"Corpus file {file!r} line {lineno} has no field {text_field!r} (it has "
-                    f"{keys}); pass text_field= naming the field that holds the text."
+                    f"{json_keys(record)}); pass text_field= naming the field that holds the text."
                 )
             text = record[text_field]
             if text is None:

@@ -32,7 +32,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from transformers import PreTrainedTokenizerFast
 
 from pretrainlab import seeds
-from pretrainlab.data.corpus import Corpus
+from pretrainlab.data.corpus import SHUFFLE_BUFFER, Corpus
 from pretrainlab.data.tokenizer import TokenizerSpec, cached_tokenizer
 from pretrainlab.errors import PretrainlabError
 
@@ -155,7 +155,7 @@ class StreamingBlocks(IterableDataset):
         seq_len: int,
         split: str = "train",
         seed: int = 0,
-        shuffle_buffer: int = 10_000,
+        shuffle_buffer: int = SHUFFLE_BUFFER,
         batch_docs: int = 64,
     ):
         super().__init__()

@@ -20,6 +20,7 @@ from tokenizers import (
 )
 from transformers import PreTrainedTokenizerFast
 
+from pretrainlab.config import check_choice
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import cached_folder, content_hash
 
@@ -37,10 +38,7 @@ class TokenizerSpec:
     min_frequency: int = 2
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise PretrainlabError(
-                f"tokenizer.kind={self.kind!r} is not valid: expected one of {', '.join(KINDS)}."
-            )
+        check_choice("tokenizer.kind", self.kind, KINDS)
         if not isinstance(self.vocab_size, int) or not 64 <= self.vocab_size <= 1_000_000:
             raise PretrainlabError(
                 f"tokenizer.vocab_size={self.vocab_size!r} is not valid: expected an integer "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import datasets
 
@@ -31,40 +32,45 @@ def article(word: str) -> str:
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
-# Templates as functions of (rng, filler[, subject]), drawn by one rng.randrange: each draws
-# its words left to right, as the f-strings read.
+# Templates of filler words, one picked by one rng.randrange. Slots: {noun}, {adjective},
+# {verb} (each one draw of that word class, left to right as the template reads); {a_noun},
+# {a_adjective}: the same with the indefinite article; {s}: the subject.
 _VERB_PHRASES = (
-    lambda rng, f: f"grew up near {article(f.adjective(rng))} {f.noun(rng)}",
-    lambda rng, f: f"later wrote about the {f.noun(rng)} of {f.noun(rng)}",
-    lambda rng, f: f"often {f.verb(rng)} the {f.adjective(rng)} {f.noun(rng)}",
-    lambda rng, f: f"spent years studying the {f.noun(rng)}",
-    lambda rng, f: f"became known for {article(f.adjective(rng))} {f.noun(rng)}",
+    "grew up near {a_adjective} {noun}",
+    "later wrote about the {noun} of {noun}",
+    "often {verb} the {adjective} {noun}",
+    "spent years studying the {noun}",
+    "became known for {a_adjective} {noun}",
 )
 _FILLER_SENTENCES = (
-    lambda rng, f, _: f"the {f.adjective(rng)} {f.noun(rng)} {f.verb(rng)} the {f.noun(rng)}.",
-    lambda rng, f, _: (
-        f"there was {article(f.noun(rng))} next to the {f.adjective(rng)} {f.noun(rng)}."
-    ),
-    lambda rng, f, _: (
-        f"everyone talked about the {f.adjective(rng)} {f.noun(rng)} and the {f.noun(rng)}."
-    ),
-    lambda rng, f, _: (
-        f"the {f.noun(rng)} of the {f.noun(rng)} seemed {f.adjective(rng)} that year."
-    ),
-    lambda rng, f, _: (
-        f"in the {f.noun(rng)}, the {f.noun(rng)} {f.verb(rng)} {article(f.noun(rng))}."
-    ),
+    "the {adjective} {noun} {verb} the {noun}.",
+    "there was {a_noun} next to the {adjective} {noun}.",
+    "everyone talked about the {adjective} {noun} and the {noun}.",
+    "the {noun} of the {noun} seemed {adjective} that year.",
+    "in the {noun}, the {noun} {verb} {a_noun}.",
     # the last two continue a story: only with a subject
-    lambda rng, f, s: (
-        f"{s} {f.verb(rng)} {article(f.adjective(rng))} {f.noun(rng)} near the {f.noun(rng)}."
-    ),
-    lambda rng, f, s: f"{s} enjoys {f.noun(rng)} and {f.adjective(rng)} {f.noun(rng)}.",
+    "{s} {verb} {a_adjective} {noun} near the {noun}.",
+    "{s} enjoys {noun} and {adjective} {noun}.",
 )
+_SLOT = re.compile(r"\{(a_)?(\w+)\}")
+
+
+def _fill(template: str, rng: random.Random, world: World, subject: str = "") -> str:
+    """``template`` with its slots filled in reading order (re.sub calls ``draw`` left to
+    right), so the words are drawn in that order."""
+
+    def draw(slot: re.Match) -> str:
+        if slot[2] == "s":
+            return subject
+        word = getattr(world.filler, slot[2])(rng)
+        return article(word) if slot[1] else word
+
+    return _SLOT.sub(draw, template)
 
 
 def verb_phrase(rng: random.Random, world: World) -> str:
     """A short, fact-free predicate built from filler words ("later wrote about the X")."""
-    return _VERB_PHRASES[rng.randrange(len(_VERB_PHRASES))](rng, world.filler)
+    return _fill(_VERB_PHRASES[rng.randrange(len(_VERB_PHRASES))], rng, world)
 
 
 def filler_sentence(rng: random.Random, world: World, subject: str = "") -> str:
@@ -73,4 +79,4 @@ def filler_sentence(rng: random.Random, world: World, subject: str = "") -> str:
     ``subject`` (a name or pronoun) is used when given, so the sentence can continue a story.
     """
     kind = rng.randrange(len(_FILLER_SENTENCES) if subject else len(_FILLER_SENTENCES) - 2)
-    return cap(_FILLER_SENTENCES[kind](rng, world.filler, subject))
+    return cap(_fill(_FILLER_SENTENCES[kind], rng, world, subject))

@@ -15,6 +15,7 @@ from typing import Any
 
 import datasets
 
+from pretrainlab.config import Knob
 from pretrainlab.data.corpus import SyntheticCorpus
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.embedded import fact_recall as fr
@@ -63,16 +64,10 @@ def _check(corpus: Any, sizes: dict[str, Any], candidates: Any, prompts: Any) ->
             "and their stated facts it probes; set it like the pretraining run's corpus."
         )
     for split, size in sizes.items():
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise PretrainlabError(
-                f"probe.task.{split}_size={size!r} is not valid: expected an integer >= 1 "
-                "(rows of that split)."
-            )
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
-        raise PretrainlabError(
-            f"probe.task.candidates={candidates!r} is not valid: expected an integer >= 2 (values "
-            "ranked per row, the true one among them; chance is 1/candidates)."
-        )
+        Knob(f"probe.task.{split}_size", int, 1).check(size, " (rows of that split)")
+    Knob("probe.task.candidates", int, 2).check(
+        candidates, " (values ranked per row, the true one among them; chance is 1/candidates)"
+    )
     if prompts not in fr.PROMPT_SOURCES:
         raise PretrainlabError(
             f"probe.task.prompts={prompts!r} is not valid: expected heldout (templates no "

@@ -88,15 +88,19 @@ WEEKDAYS: tuple[str, ...] = (
 )
 
 # Reviews ---------------------------------------------------------------------------------
+# product -> the six aspects its reviews talk about (space-separated, like _FUNCTION_WORDS)
 PRODUCT_ASPECTS: dict[str, tuple[str, ...]] = {
-    "phone": ("battery", "screen", "camera", "speaker", "price", "design"),
-    "laptop": ("battery", "screen", "keyboard", "trackpad", "price", "hinge"),
-    "headphones": ("sound", "bass", "fit", "battery", "price", "cable"),
-    "camera": ("lens", "autofocus", "battery", "grip", "price", "viewfinder"),
-    "kettle": ("lid", "handle", "price", "switch", "design", "spout"),
-    "blender": ("motor", "blades", "jug", "price", "lid", "design"),
-    "tablet": ("screen", "battery", "stylus", "speaker", "price", "case"),
-    "watch": ("strap", "display", "battery", "clasp", "price", "design"),
+    product: tuple(aspects.split())
+    for product, aspects in {
+        "phone": "battery screen camera speaker price design",
+        "laptop": "battery screen keyboard trackpad price hinge",
+        "headphones": "sound bass fit battery price cable",
+        "camera": "lens autofocus battery grip price viewfinder",
+        "kettle": "lid handle price switch design spout",
+        "blender": "motor blades jug price lid design",
+        "tablet": "screen battery stylus speaker price case",
+        "watch": "strap display battery clasp price design",
+    }.items()
 }
 POSITIVE: tuple[str, ...] = (
     "good",

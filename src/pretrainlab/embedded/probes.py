@@ -14,6 +14,7 @@ import datasets
 
 import pretrainlab.embedded.direction as dir_task
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask, TaskKind
+from pretrainlab.embedded import similarity, tagging
 from pretrainlab.embedded.common import qa_features
 from pretrainlab.embedded.corpus import build_lexicon
 from pretrainlab.embedded.lexical import LexicalSpec, lexical_row
@@ -26,7 +27,16 @@ from pretrainlab.embedded.reviews import sentiment_example
 from pretrainlab.embedded.world import World, build_world
 from pretrainlab.errors import PretrainlabError
 
-TASK_NAMES: tuple[str, ...] = ("sentiment", "topic", "pair", "qa", "lexical", "direction")
+TASK_NAMES: tuple[str, ...] = (
+    "sentiment",
+    "topic",
+    "pair",
+    "qa",
+    "lexical",
+    "direction",
+    "tagging",
+    "similarity",
+)
 QA_RIGHT_CONTEXT_SHARE = 0.4  # share of QA rows whose answer needs right context
 
 _STRING, _INT = datasets.Value("string"), datasets.Value("int64")
@@ -34,6 +44,8 @@ _FEATURES: dict[str, datasets.Features] = {
     "classification": datasets.Features({"text": _STRING, "label": _INT}),
     "lexical": datasets.Features({"text": _STRING, "label": _INT, "subset": _STRING}),
     "direction": dir_task.FEATURES,
+    "tagging": tagging.FEATURES,
+    "similarity": similarity.FEATURES,
     "pair": datasets.Features({"text": _STRING, "text_pair": _STRING, "label": _INT}),
     "qa": qa_features(needs_right_context=datasets.Value("bool")),
 }
@@ -49,6 +61,8 @@ _NOTES = {
     "Train uses seen members only; dev/test are half held-out members (subset).",
     "direction": "Which of N listed places or employers an ordinal (first, second, ...) picks; "
     "right_cue rows put the ordinal after the candidates, left_cue rows before (subset).",
+    "tagging": tagging.NOTE,
+    "similarity": similarity.NOTE,
 }
 
 Row = dict
@@ -96,6 +110,11 @@ def _task_spec(
     if name == "direction":
         maker = dir_task.DirectionMaker(world, direction)
         return "qa", [], maker.make_row, lambda row: (row["question"], row["context"])
+    if name == "tagging":
+        return "tagging", tagging.LABEL_NAMES, tagging.TaggingMaker(world).make_row, tagging.row_key
+    if name == "similarity":
+        maker = similarity.SimilarityMaker(world)
+        return "similarity", [], maker.make_row, lambda row: (row["text"], row["text_pair"])
     qa = QAMaker(world)
     share = QA_RIGHT_CONTEXT_SHARE  # row i needs right context when i crosses a multiple of 1/share
     return (

@@ -20,6 +20,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.models.encoder import EncoderSpec
+from pretrainlab.objectives.knobs import Knob, check_knobs, knob_hparams, knob_table
 from pretrainlab.objectives.optim import OptimSpec, lr_schedule, optim_hparams
 from pretrainlab.objectives.scoring import CandidateScorer
 
@@ -45,6 +46,7 @@ class PretrainObjective(pl.LightningModule):
     loss_terms: ClassVar[tuple[str, ...]] = ()
     ppl_term: ClassVar[str | None] = None
     accuracies: ClassVar[dict[str, str | int]] = {}  # name -> number of classes or "vocab"
+    knobs: ClassVar[dict[str, Knob]] = {}  # this class's own knobs (:mod:`.knobs`)
 
     def __init__(
         self,
@@ -54,9 +56,20 @@ class PretrainObjective(pl.LightningModule):
         special_ids: dict[str, int],
         optim: OptimSpec,
         seed: int = 0,
+        tokenizer: Any = None,
+        **values: Any,
     ):
+        """``tokenizer``: the run's, for a collation that reads the vocabulary (whole-word
+        masking); objectives built without one (tests) collate from ids alone. ``values``: the
+        objective's knobs (:mod:`.knobs`), checked and kept as attributes of the same name."""
         super().__init__()
+        if unknown := sorted(set(values) - set(knob_table(type(self)))):
+            name = type(self).__name__
+            raise TypeError(f"{name} got an unexpected keyword argument {unknown[0]!r}")
+        for name, value in self.validate(**values).items():
+            setattr(self, name, value)
         self.encoder_spec, self.optim_spec, self.seed = encoder, optim, seed
+        self.tokenizer = tokenizer
         self.vocab_size, self.special_ids = vocab_size, dict(special_ids)
         self.save_hyperparameters(
             {
@@ -141,11 +154,15 @@ class PretrainObjective(pl.LightningModule):
         return None
 
     @classmethod
-    def validate(cls, **objective_args: Any) -> None:
-        """Check the objective's own config values before anything expensive is built."""
+    def validate(cls, **objective_args: Any) -> dict[str, Any]:
+        """Check the objective's own config values before anything expensive is built: its
+        knobs' values to keep, each at its default where absent (other keys are ignored)."""
+        return check_knobs(cls, objective_args)
 
     def objective_hparams(self) -> dict[str, Any]:
-        return {}
+        """The knobs' values as the checkpoint's hyperparameters record them."""
+        owner = type(self)
+        return knob_hparams(owner, {name: getattr(self, name) for name in knob_table(owner)})
 
     def collate(self, examples: list[tuple[ExampleKey, Any]]) -> dict[str, Tensor]:
         """Examples -> batch tensors. Each example comes with its key (an index, or
@@ -161,8 +178,20 @@ class PretrainObjective(pl.LightningModule):
         values (the FLOPs count of a run and of a compute budget)."""
         return 0.0
 
-    def predicted_fraction(self) -> float:
-        return self.predicted_share(**self.objective_hparams())
+    @classmethod
+    def flops_per_token(
+        cls, encoder: EncoderSpec, seq_len: int, vocab_size: int, **params: Any
+    ) -> float:
+        """Training FLOPs per input token of one step (a run's MFU and a compute budget): the
+        encoder's count at :meth:`predicted_share`, then each of :meth:`extra_flops`."""
+        count = encoder.flops_per_token(seq_len, vocab_size, cls.predicted_share(**params))
+        return sum(cls.extra_flops(encoder, seq_len, vocab_size, **params), count)
+
+    @classmethod
+    def extra_flops(cls, encoder: EncoderSpec, seq: int, vocab: int, **params: Any) -> list[float]:
+        """FLOPs per token beyond the encoder's count, added to it in this order: a second
+        network or a second pass over the batch (ELECTRA, SimCSE)."""
+        return []
 
     # --- shared ------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor]) -> Any:

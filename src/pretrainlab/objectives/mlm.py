@@ -16,13 +16,15 @@ from torch import Tensor
 from transformers import BertForMaskedLM, RoFormerForMaskedLM
 
 from pretrainlab import seeds
-from pretrainlab.config import check_value
 from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
+from pretrainlab.objectives.knobs import Knob
+from pretrainlab.objectives.masking import SCHEME_KNOBS, MaskScheme, continuation_table
 from pretrainlab.objectives.scoring import CandidateScorer, masked_lm_scores
 
 IGNORE = -100
+TOKENS = MaskScheme()  # BERT's: each token on its own, one rate throughout
 
 
 def example_generator(seed: int, key: ExampleKey, dynamic: bool = True) -> torch.Generator:
@@ -39,18 +41,20 @@ def mask_examples(
     vocab_size: int,
     maskable: Tensor | None = None,
     dynamic: bool = True,
+    scheme: MaskScheme = TOKENS,
 ) -> tuple[Tensor, Tensor]:
     """Mask each row with its own example-keyed generator, so an example's mask (in a given
     epoch) is the same whatever batch, batch size, worker, DDP rank or resumed position it
-    lands in."""
+    lands in. ``scheme``: which positions (and the rate's schedule, also by key)."""
     rows = [
         mask_tokens(
             input_ids[r : r + 1],
-            mask_rate,
+            scheme.rate(mask_rate, key),
             special_ids,
             vocab_size,
             example_generator(seed, key, dynamic),
             None if maskable is None else maskable[r : r + 1],
+            scheme,
         )
         for r, key in enumerate(keys)
     ]
@@ -64,18 +68,19 @@ def mask_tokens(
     vocab_size: int,
     generator: torch.Generator,
     maskable: Tensor | None = None,
+    scheme: MaskScheme = TOKENS,
 ) -> tuple[Tensor, Tensor]:
     """BERT masking. Returns (inputs, labels); labels are ``-100`` where nothing is predicted.
 
-    Of the selected positions 80% become [MASK], 10% a random token, 10% stay unchanged.
-    Special tokens ([CLS], [SEP], [PAD]) are never selected.
+    ``scheme`` selects the positions (each token alone by default: :mod:`.masking`). Of the
+    selected positions 80% become [MASK], 10% a random token, 10% stay unchanged. Special
+    tokens ([CLS], [SEP], [PAD]) are never selected.
     """
     if maskable is None:
         maskable = torch.ones_like(input_ids, dtype=torch.bool)
     for key in ("cls", "sep", "pad"):
         maskable = maskable & (input_ids != special_ids[key])
-    draw = torch.rand(input_ids.shape, generator=generator)
-    selected = (draw < mask_rate) & maskable
+    selected = scheme.select(input_ids, maskable, mask_rate, generator)
     labels = torch.where(selected, input_ids, IGNORE)
     action = torch.rand(input_ids.shape, generator=generator)
     to_mask = selected & (action < 0.8)
@@ -84,12 +89,6 @@ def mask_tokens(
     inputs = torch.where(to_mask, special_ids["mask"], input_ids)
     inputs = torch.where(to_random, random_ids, inputs)
     return inputs, labels
-
-
-def check_mask_rate(mask_rate: Any) -> None:
-    """``objective.mask_rate``: the rule of config.py's knob table, checked here for objectives
-    built outside a composed config."""
-    check_value("objective.mask_rate", mask_rate, " (BERT uses 0.15)")
 
 
 def check_dynamic_masking(dynamic_masking: Any) -> None:
@@ -112,22 +111,37 @@ def masked_lm_loss(model: Any, hidden: Tensor, labels: Tensor) -> StepOutput:
 class MaskedTokens:
     """What MLM and every objective with a masked-LM term share: the masking knobs and their
     rules, the masked share of positions the vocabulary head projects, and fill-in-the-blank
-    scoring with [MASK]s. A mixin before :class:`PretrainObjective` in the bases."""
+    scoring with [MASK]s. A mixin before :class:`PretrainObjective` in the bases; the
+    scheme's knobs (``masking``, ``span_p``, ...) are :mod:`.masking`'s."""
 
-    mask_rate: float
-    dynamic_masking: bool
+    knobs = {
+        "mask_rate": Knob(0.15, " (BERT uses 0.15)"),
+        "dynamic_masking": Knob(True, rule=check_dynamic_masking),
+        **SCHEME_KNOBS,
+    }
     seed: int
     special_ids: dict[str, int]
     vocab_size: int
+    tokenizer: Any
+    mask_rate: float
+    dynamic_masking: bool
+    masking: str
+
+    def __init__(self, **args: Any):
+        super().__init__(**args)
+        words = self.masking != "token" and self.tokenizer is not None
+        self.scheme = MaskScheme(
+            **{name: getattr(self, name) for name in SCHEME_KNOBS},
+            continuation=continuation_table(self.tokenizer, self.vocab_size) if words else None,
+        )
 
     @classmethod
-    def validate(cls, mask_rate: float = 0.15, dynamic_masking: bool = True, **_: Any) -> None:
-        check_mask_rate(mask_rate)
-        check_dynamic_masking(dynamic_masking)
-
-    @classmethod
-    def predicted_share(cls, mask_rate: float = 0.15, **_: Any) -> float:
-        return mask_rate
+    def predicted_share(
+        cls, mask_rate: float = 0.15, mask_rate_end: float | None = None, **_: Any
+    ) -> float:
+        """The masked share; under a schedule the mean of its two ends (the share of a run
+        that spends as long at the start as at the end of it)."""
+        return mask_rate if mask_rate_end is None else (mask_rate + mask_rate_end) / 2
 
     @classmethod
     def candidate_scorer(cls) -> CandidateScorer:
@@ -140,7 +154,7 @@ class MaskedTokens:
         keys = [key for key, _ in examples]
         return mask_examples(
             ids, keys, self.seed, self.mask_rate, self.special_ids, self.vocab_size,
-            maskable=maskable, dynamic=self.dynamic_masking,
+            maskable=maskable, dynamic=self.dynamic_masking, scheme=self.scheme,
         )  # fmt: skip
 
 
@@ -150,14 +164,6 @@ class MLMObjective(MaskedTokens, PretrainObjective):
     loss_terms = ("mlm_loss",)
     ppl_term = "mlm_loss"
     accuracies = {"mlm_acc": "vocab"}
-
-    def __init__(self, *, mask_rate: float = 0.15, dynamic_masking: bool = True, **shared: Any):
-        self.validate(mask_rate=mask_rate, dynamic_masking=dynamic_masking)
-        self.mask_rate, self.dynamic_masking = mask_rate, dynamic_masking
-        super().__init__(**shared)
-
-    def objective_hparams(self) -> dict[str, Any]:
-        return {"mask_rate": self.mask_rate, "dynamic_masking": self.dynamic_masking}
 
     def collate(self, examples: list[tuple[ExampleKey, Tensor]]) -> dict[str, Tensor]:
         inputs, labels = self.mask(torch.stack([x for _, x in examples]), examples)  # (B, T)

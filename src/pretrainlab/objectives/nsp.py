@@ -8,9 +8,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import BertForNextSentencePrediction, RoFormerModel
+from transformers import BertForNextSentencePrediction
 
+from pretrainlab.data.datamodule import ExampleKey
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
+from pretrainlab.objectives.body import BODIES, bert_linears
 
 
 def pad_pairs(examples: list[tuple[int, dict]], pad_id: int) -> dict[str, Tensor]:
@@ -38,14 +40,7 @@ class NSPHead(torch.nn.Module):
 
     def __init__(self, hidden: int):
         super().__init__()
-        self.pooler = torch.nn.Linear(hidden, hidden)
-        self.seq_relationship = torch.nn.Linear(hidden, 2)
-        for layer in (self.pooler, self.seq_relationship):  # BERT's initialisation
-            torch.nn.init.normal_(layer.weight, std=0.02)
-            torch.nn.init.zeros_(layer.bias)
-
-    def pool(self, last_hidden_state: Tensor) -> Tensor:
-        return torch.tanh(self.pooler(last_hidden_state[:, 0]))
+        self.pooler, self.seq_relationship = bert_linears((hidden, hidden), (hidden, 2))
 
 
 class NSPHeads:
@@ -56,6 +51,16 @@ class NSPHeads:
     data_format = "pairs"
     uses_segments = True
     trains_cls = True  # next-sentence prediction classifies the pooled [CLS]
+    pair_task = "nsp"  # names the pair loss term, its accuracy and its weight
+
+    def pair_batch(self, examples: list[tuple[ExampleKey, dict]]) -> dict[str, Tensor]:
+        """The padded pairs with their labels (``next_sentence_label``)."""
+        return pad_pairs(examples, self.special_ids["pad"])
+
+    def pair_loss(self, out: Any, batch: dict[str, Tensor]) -> StepOutput:
+        """The pair classifier's loss from the encoder's output ``out``."""
+        classifier, pooled = next_sentence_parts(self, out)  # tanh(W h_[CLS])
+        return next_sentence_loss(classifier, pooled, batch["next_sentence_label"], self.pair_task)
 
     def add_heads(self, config: Any) -> None:
         if self.encoder_spec.family != "bert":
@@ -71,24 +76,27 @@ def next_sentence_parts(objective: PretrainObjective, out: Any) -> tuple[Any, Te
     head = getattr(objective, "nsp_head", None)
     if head is None:
         return objective.model.cls.seq_relationship, out.pooler_output
-    return head.seq_relationship, head.pool(out.last_hidden_state)
+    return head.seq_relationship, torch.tanh(head.pooler(out.last_hidden_state[:, 0]))
 
 
-def next_sentence_loss(seq_relationship: Any, pooled: Tensor, labels: Tensor) -> StepOutput:
+def next_sentence_loss(
+    seq_relationship: Any, pooled: Tensor, labels: Tensor, task: str = "nsp"
+) -> StepOutput:
+    """Two-way cross-entropy, logged as ``{task}_loss`` and ``{task}_acc``."""
     logits = seq_relationship(pooled)  # (B, 2)
     loss = F.cross_entropy(logits.float(), labels)
-    return StepOutput(loss, {"nsp_loss": (loss, labels.numel())}, {"nsp_acc": (logits, labels)})
+    n = labels.numel()
+    return StepOutput(loss, {f"{task}_loss": (loss, n)}, {f"{task}_acc": (logits, labels)})
 
 
 class NSPObjective(NSPHeads, PretrainObjective):
     name = "nsp"
-    hf_classes = {"bert": BertForNextSentencePrediction, "roformer": RoFormerModel}
+    hf_classes = {**BODIES, "bert": BertForNextSentencePrediction}  # RoFormer: NSPHead added
     loss_terms = ("nsp_loss",)
     accuracies = {"nsp_acc": 2}
 
-    def collate(self, examples: list[tuple[int, dict]]) -> dict[str, Tensor]:
-        return pad_pairs(examples, self.special_ids["pad"])
+    def collate(self, examples: list[tuple[ExampleKey, dict]]) -> dict[str, Tensor]:
+        return self.pair_batch(examples)
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:
-        classifier, pooled = next_sentence_parts(self, self.encode(batch))  # tanh(W h_[CLS])
-        return next_sentence_loss(classifier, pooled, batch["next_sentence_label"])
+        return self.pair_loss(self.encode(batch), batch)

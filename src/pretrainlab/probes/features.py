@@ -4,13 +4,15 @@ its head."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerFast
+from torch.utils.data import DataLoader
+from transformers import BatchEncoding, PreTrainedTokenizerFast
 
 from pretrainlab.io import cached_folder, content_hash
 
@@ -30,23 +32,57 @@ def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
-def tokenize(
-    rows: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, segments: bool
-) -> dict[str, Tensor]:
-    """Classification inputs: ``[CLS] text [SEP]`` or ``[CLS] a [SEP] b [SEP]``, padded."""
-    pair = rows.get("text_pair")
-    enc = tokenizer(
-        rows["text"],
+def padded_batch(
+    tokenizer: PreTrainedTokenizerFast,
+    text: list,
+    pair: list | None,
+    max_length: int,
+    **options: Any,
+) -> BatchEncoding:
+    """``text`` (and ``pair``) tokenized as one tensor batch: cut to ``max_length`` tokens,
+    padded to its longest row; ``options`` go to the tokenizer as they are."""
+    return tokenizer(
+        text,
         pair,
         truncation=True,
         max_length=max_length,
         padding="longest",
         return_tensors="pt",
+        **options,
+    )
+
+
+def tokenize(
+    rows: dict[str, list], tokenizer: PreTrainedTokenizerFast, max_length: int, segments: bool
+) -> dict[str, Tensor]:
+    """Classification inputs: ``[CLS] text [SEP]`` or ``[CLS] a [SEP] b [SEP]``, padded."""
+    enc = padded_batch(
+        tokenizer,
+        rows["text"],
+        rows.get("text_pair"),
+        max_length,
         return_token_type_ids=True,  # transformers 5 leaves them out unless asked
     )
     if not segments:  # the checkpoint never saw segment ids: keep them all 0
         enc["token_type_ids"] = torch.zeros_like(enc["input_ids"])
     return dict(enc)
+
+
+def row_loader(
+    n: int,
+    collate: Callable[[list[int]], dict[str, Tensor]],
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+) -> DataLoader:
+    """Fine-tuning batches: ``collate`` of row indices 0..n-1, shuffled from ``seed``."""
+    return DataLoader(
+        range(n),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate,
+    )
 
 
 @torch.no_grad()

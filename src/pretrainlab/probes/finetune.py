@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pretrainlab.callbacks import StepProgressBar
 from pretrainlab.objectives.optim import OptimSpec, lr_schedule
 from pretrainlab.probes.features import pool
+from pretrainlab.probes.tagging import IGNORE
 
 
 class FinetuneModule(pl.LightningModule):
@@ -45,8 +47,8 @@ class FinetuneModule(pl.LightningModule):
             attention_mask=batch["attention_mask"],
             token_type_ids=batch["token_type_ids"],
         ).last_hidden_state
-        if self.kind == "qa":
-            return self.head(self.drop(hidden))  # (B, L, 2)
+        if self.kind in ("qa", "tagging"):
+            return self.head(self.drop(hidden))  # (B, L, 2) span or (B, L, C) tag logits
         return self.head(self.drop(pool(hidden, batch["attention_mask"], self.pooling)))  # (B, C)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -56,6 +58,10 @@ class FinetuneModule(pl.LightningModule):
                 F.cross_entropy(logits[..., 0], batch["start_positions"])
                 + F.cross_entropy(logits[..., 1], batch["end_positions"])
             ) / 2
+        elif self.kind == "tagging":  # first sub-tokens only: the rest are labelled IGNORE
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE
+            )
         else:
             loss = F.cross_entropy(logits, batch["labels"])
         self.log("probe/train_loss", loss, on_step=True, on_epoch=False)
@@ -121,12 +127,13 @@ def fit_steps(
     """Train exactly ``steps`` updates (epochs roll over), scoring dev every ``eval_every``
     updates and after the last; returns the best dev score and the weights that scored it."""
     keep = KeepBest()
+    bar = [StepProgressBar()] if trainer_args.get("enable_progress_bar", True) else []
     trainer = pl.Trainer(
         max_steps=steps,
         max_epochs=-1,
         val_check_interval=eval_every,
         check_val_every_n_epoch=None,  # count updates across epochs, not batches of one
-        callbacks=[keep],
+        callbacks=[keep, *bar],
         enable_checkpointing=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,

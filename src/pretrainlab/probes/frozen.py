@@ -12,9 +12,11 @@ from omegaconf import DictConfig
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask
 from pretrainlab.probes.checkpoint import Checkpoint
 from pretrainlab.probes.features import cached_features, encode_split
+from pretrainlab.probes.frozen_tokens import linear_tagging
 from pretrainlab.probes.linear import Labelled, tune_classifier, tune_span_head
 from pretrainlab.probes.mdl import online_code_length
 from pretrainlab.probes.metrics import classification_metrics, subset_column
+from pretrainlab.probes.similarity import linear_similarity
 from pretrainlab.probes.tasks import QAInputs
 from pretrainlab.probes.tuning import probe_grid
 
@@ -29,6 +31,10 @@ def linear_probe(
     key = _feature_key(cfg, ckpt, pooling, task_key)
     if task.kind == "qa":
         return _span_probe(cfg, ckpt, task, rows, key)
+    if task.kind == "tagging":
+        return linear_tagging(cfg, ckpt, task, rows, key)
+    if task.kind == "similarity":
+        return linear_similarity(cfg, ckpt, task, rows, key, pooling)
     feats = _pooled_features(cfg, ckpt, task, key, pooling)
     labels = {s: torch.tensor(task.splits[s]["label"]) for s in SPLITS}
     data = Labelled(

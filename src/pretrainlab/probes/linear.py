@@ -19,6 +19,11 @@ from torch import Tensor
 
 from pretrainlab.probes.tuning import tune
 
+# The defaults of every linear head fitted on pooled features (the accuracy probe, the MDL
+# probe's blocks); the probe's own values come from probe.linear (conf/probe/settings.yaml).
+EPOCHS = 300
+LR = 0.01
+
 
 def _standardiser(x: Tensor) -> Callable[[Tensor], Tensor]:
     flat = x.reshape(-1, x.size(-1)).float()
@@ -65,8 +70,8 @@ class Labelled:
 def fit_classifier(
     data: Labelled,
     seed: int,
-    epochs: int = 300,
-    lr: float = 0.01,
+    epochs: int = EPOCHS,
+    lr: float = LR,
     weight_decay: float = 0.01,
     select: str = "accuracy",
 ) -> LinearClassifier:
@@ -107,8 +112,8 @@ def tune_classifier(
     data: Labelled,
     seed: int,
     weight_decays: Sequence[float],
-    epochs: int = 300,
-    lr: float = 0.01,
+    epochs: int = EPOCHS,
+    lr: float = LR,
 ) -> tuple[Callable[[Tensor], Tensor], dict[str, Any]]:
     """:func:`fit_classifier` for each weight decay; the best dev accuracy (of its own best
     epoch) wins. Returns its ``predict`` and the ``tuning`` record (updates per value)."""

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.probes.linear import Labelled, LinearClassifier, fit_classifier
+from pretrainlab.probes.linear import EPOCHS, LR, Labelled, LinearClassifier, fit_classifier
 
 SUPPORTED_KINDS = ("classification", "pair")  # what a linear softmax head over labels codes
 MIN_EXPONENT = 6  # the first block is 2^-6 of the rows (Voita & Titov's 0.1% at their sizes)
@@ -51,8 +51,8 @@ def online_code_length(
     data: Labelled,
     seed: int,
     weight_decay: float,
-    epochs: int = 300,
-    lr: float = 0.01,
+    epochs: int = EPOCHS,
+    lr: float = LR,
 ) -> dict[str, Any]:
     """The online code length in bits of ``data.train_y`` given ``data.train_x``, in the rows' order
     (shuffle them first: a prefix must be a random sample).

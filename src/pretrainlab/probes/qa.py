@@ -103,15 +103,15 @@ def prepare_qa_features(
     """
     questions, contexts, answers = _columns(examples)
     questions = _truncate_questions(questions, tokenizer, question_limit(max_length, stride))
-    enc = tokenizer(
+    enc = tokenizer(  # how the windows are cut, then what comes back
         questions,
         contexts,
         truncation="only_second",
         max_length=max_length,
         stride=stride,
+        padding="longest",
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
-        padding="longest",
         return_token_type_ids=True,
         return_tensors="pt",
     )

@@ -17,8 +17,11 @@ from sklearn.linear_model import LogisticRegression
 from transformers import PreTrainedTokenizerFast
 
 from pretrainlab.data.tasks.base import ProbeTask
-from pretrainlab.probes.mdl import SUPPORTED_KINDS as KINDS  # noqa: F401 (the tasks it serves)
+from pretrainlab.probes.mdl import SUPPORTED_KINDS
 from pretrainlab.probes.metrics import classification_metrics, subset_column
+from pretrainlab.probes.similarity import correlations
+
+KINDS = (*SUPPORTED_KINDS, "similarity")  # the tasks it serves
 
 BOW_C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -41,7 +44,10 @@ def _bag(split, tokenizer: PreTrainedTokenizerFast) -> sp.csr_matrix:
 def references(
     task: ProbeTask, tokenizer: PreTrainedTokenizerFast, rows: list[int], seed: int
 ) -> dict[str, dict[str, float]]:
-    """Test metrics (the probe's own, subsets included) of ``chance`` and ``bow``."""
+    """Test metrics (the probe's own, subsets included) of ``chance`` and ``bow``; for a
+    similarity task, ``bow`` alone (:func:`bow_similarity`)."""
+    if task.kind == "similarity":
+        return {"bow": bow_similarity(task, tokenizer)}
     train, dev, test = (task.splits[s] for s in ("train", "dev", "test"))
     y = np.asarray(train["label"])[rows]
     y_dev, y_test = np.asarray(dev["label"]), torch.tensor(test["label"])
@@ -63,3 +69,17 @@ def references(
         "chance": metrics(np.full(len(y_test), majority)),
         "bow": metrics(best[1].predict(x_test)),
     }
+
+
+def bow_similarity(task: ProbeTask, tokenizer: PreTrainedTokenizerFast) -> dict[str, float]:
+    """Test Spearman / Pearson of the cosine between the two texts' token-count vectors
+    (nothing fitted: the zero-shot probe's classical counterpart). It is recorded under both
+    the head's keys and the cosine's, so each is read against it."""
+    test = task.splits["test"]
+    a, b = _counts(list(test["text"]), tokenizer), _counts(list(test["text_pair"]), tokenizer)
+    dots = np.asarray(a.multiply(b).sum(1)).ravel()
+    norms = np.sqrt(
+        np.asarray(a.multiply(a).sum(1)).ravel() * np.asarray(b.multiply(b).sum(1)).ravel()
+    )
+    scores = correlations(dots / np.maximum(norms, 1e-12), test["label"])
+    return {**scores, **{f"{k}_cosine": v for k, v in scores.items()}}

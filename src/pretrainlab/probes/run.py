@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
 from pretrainlab.cli import CONF_PKG, user_errors
-from pretrainlab.config import PROBE_KNOBS, build, check_knobs
+from pretrainlab.config import PROBE_KNOBS, build, check_choice, check_knobs
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, content_hash
@@ -35,6 +35,7 @@ from pretrainlab.probes.mdl import check_mdl_config, check_mdl_task, mdl_wanted
 from pretrainlab.probes.qa import question_limit
 from pretrainlab.probes.reference import KINDS as REFERENCE_KINDS
 from pretrainlab.probes.reference import references
+from pretrainlab.probes.similarity import check_mode
 from pretrainlab.probes.tasks import make_inputs
 from pretrainlab.probes.tuning import probe_grid, tune
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
@@ -66,17 +67,14 @@ def budget_indices(n: int, budget: Any, seed: int) -> list[int]:
 
 def _check(cfg: DictConfig) -> None:
     p = cfg.probe
-    if p.mode not in MODES:
-        raise PretrainlabError(
-            f"probe.mode={p.mode!r} is not valid: expected one of {', '.join(MODES)}."
-        )
+    check_choice("probe.mode", p.mode, MODES)
     if p.pooling not in ("auto", *POOLINGS):
         raise PretrainlabError(
             f"probe.pooling={p.pooling!r} is not valid: expected auto, {', '.join(POOLINGS)}."
         )
     check_knobs(cfg, PROBE_KNOBS)
     question_limit(p.max_length, p.stride)  # QA windows: room for a question and the stride
-    for section in ("finetune", "linear", "linear_qa"):
+    for section in ("finetune", "linear", "linear_qa", "linear_similarity"):
         probe_grid(p, section)
     check_mdl_config(p)
 
@@ -145,6 +143,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
     task: ProbeTask = build(cfg.probe.task)
     check_mdl_task(cfg.probe, task)
+    check_mode(cfg.probe.mode, task)  # similarity: linear only
     zeroshot = zero_shot(cfg, ckpt, task)  # a cloze task: the objective's own scorer, else None
     mode = ZEROSHOT if zeroshot else cfg.probe.mode
     n_train = len(task.splits["train"])

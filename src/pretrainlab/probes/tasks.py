@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from pretrainlab.data.tasks.base import ProbeTask
-from pretrainlab.probes.features import tokenize
+from pretrainlab.probes.features import row_loader, tokenize
 from pretrainlab.probes.metrics import classification_metrics, subset_column
 from pretrainlab.probes.qa import (
     QAFeatures,
@@ -20,6 +20,7 @@ from pretrainlab.probes.qa import (
     squad_scores,
     subset_f1,
 )
+from pretrainlab.probes.tagging import align, entity_scores, word_tags
 
 
 class ClassificationInputs:
@@ -36,14 +37,7 @@ class ClassificationInputs:
         }
 
     def loader(self, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-        g = torch.Generator().manual_seed(seed)
-        return DataLoader(
-            range(len(self.ds)),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=g,
-            collate_fn=self.collate,
-        )
+        return row_loader(len(self.ds), self.collate, batch_size, shuffle, seed)
 
     def score(self, outputs: Tensor) -> float:
         return (outputs.argmax(-1) == self.labels).float().mean().item()
@@ -73,7 +67,6 @@ class QAInputs:
 
     def loader(self, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
         f = self.features
-        g = torch.Generator().manual_seed(seed)
 
         def collate(idx: list[int]) -> dict[str, Tensor]:
             return {
@@ -84,13 +77,7 @@ class QAInputs:
                 "end_positions": f.end_positions[idx],
             }
 
-        return DataLoader(
-            range(len(f.input_ids)),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=g,
-            collate_fn=collate,
-        )
+        return row_loader(len(f.input_ids), collate, batch_size, shuffle, seed)
 
     def predictions(self, outputs: Tensor) -> list[str]:
         return decode_spans(outputs[..., 0], outputs[..., 1], self.features, self.contexts)
@@ -115,5 +102,37 @@ class QAInputs:
         return out
 
 
-def make_inputs(task: ProbeTask) -> Callable[..., ClassificationInputs | QAInputs]:
-    return QAInputs if task.kind == "qa" else ClassificationInputs
+class TaggingInputs(ClassificationInputs):
+    """Rows of a tagging split, aligned once (:func:`~pretrainlab.probes.tagging.align`: one
+    padded length for the whole split); outputs are (N, L, num_labels) logits."""
+
+    def __init__(
+        self, ds: datasets.Dataset, task: ProbeTask, tokenizer: Any, max_length: int, segments: bool
+    ):
+        self.ds, self.names = ds, task.label_names
+        self.inputs, self.labels = align(ds, tokenizer, max_length)  # (N, L) each
+        self.lengths = [len(t) for t in ds["tokens"]]
+        self.gold = [[self.names[i] for i in tags] for tags in ds["tags"]]
+        self.collate = lambda idx: {
+            **{k: v[idx] for k, v in self.inputs.items()},
+            "labels": self.labels[idx],
+        }
+
+    def score(self, outputs: Tensor) -> float:
+        return self.metrics(outputs)["f1"]
+
+    def metrics(self, outputs: Tensor) -> dict[str, float]:
+        return self.scores(outputs.argmax(-1))
+
+    def scores(self, predicted: Tensor) -> dict[str, float]:
+        """Entity scores (:func:`~pretrainlab.probes.tagging.entity_scores`) of label ids
+        (N, L), per subset where the split has ``subset`` and ``target`` columns."""
+        cols = self.ds.column_names
+        subsets = self.ds["subset"] if "subset" in cols and "target" in cols else None
+        targets = self.ds["target"] if subsets is not None else None
+        predictions = word_tags(predicted, self.labels, self.lengths, self.names)
+        return entity_scores(self.gold, predictions, subsets, targets)
+
+
+def make_inputs(task: ProbeTask) -> Callable[..., ClassificationInputs | QAInputs | TaggingInputs]:
+    return {"qa": QAInputs, "tagging": TaggingInputs}.get(task.kind, ClassificationInputs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -117,32 +118,36 @@ def collect_results(jobs: list[Job], study_dir: Path) -> pd.DataFrame:
     return frame.assign(**{c: float("nan") for c in OUTCOME_COLUMNS if c not in frame.columns})
 
 
+def _pretrain_files(jobs: list[Job], study_dir: Path, name: str) -> Iterator[tuple[Job, Path]]:
+    """Each pretraining job whose run folder holds the file ``name``, with that file."""
+    for job in jobs:
+        path = job.path(study_dir) / name
+        if job.kind == "pretrain" and path.is_file():
+            yield job, path
+
+
 def collect_curves(jobs: list[Job], study_dir: Path) -> pd.DataFrame:
     rows = []
-    for job in jobs:
-        path = job.path(study_dir) / "history.csv"
-        if job.kind == "pretrain" and path.is_file():
-            with open(path) as f:
-                for r in csv.DictReader(f):
-                    rows.append(
-                        {
-                            "objective": job.arm,
-                            "pretrain_seed": job.seed,
-                            "step": int(r["step"]),
-                            "name": r["name"],
-                            "value": float(r["value"]),
-                        }
-                    )
+    for job, path in _pretrain_files(jobs, study_dir, "history.csv"):
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                rows.append(
+                    {
+                        "objective": job.arm,
+                        "pretrain_seed": job.seed,
+                        "step": int(r["step"]),
+                        "name": r["name"],
+                        "value": float(r["value"]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["objective", "pretrain_seed", "step", "name", "value"])
 
 
 def pretrain_failures(jobs: list[Job], study_dir: Path) -> list[dict]:
-    out = []
-    for job in jobs:
-        err = job.path(study_dir) / "error.json"
-        if job.kind == "pretrain" and err.is_file():
-            out.append({"run": job.run_dir, "error": read_json(err)["error"]})
-    return out
+    return [
+        {"run": job.run_dir, "error": read_json(path)["error"]}
+        for job, path in _pretrain_files(jobs, study_dir, "error.json")
+    ]
 
 
 def compute_by_arm(jobs: list[Job], study_dir: Path) -> str | None:

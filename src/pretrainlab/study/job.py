@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from pretrainlab.cli import CONF_PKG
 from pretrainlab.io import atomic_write_json, read_json
+from pretrainlab.study.jobfiles import job_record
 from pretrainlab.study.plan import Job, checkpoint_ready, is_done
 
 
@@ -29,16 +30,24 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def run_job(job: Job, study_dir: Path, threads: int | None) -> str:
-    from pretrainlab.config import compose_config
-    from pretrainlab.pretrain import pretrain
-    from pretrainlab.probes.run import probe
-
+def run_job(job: Job, study_dir: Path, threads: int | None, stream: bool = False) -> str:
+    """Run one job in its run directory; its output goes to ``RUN/job.log`` unless
+    ``stream``, and its state to ``RUN/job.json`` (:mod:`pretrainlab.study.jobfiles`)."""
     run_dir = job.path(study_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.json").unlink(missing_ok=True)
     if is_done(job, study_dir):
         return "skipped"
+    with job_record(job, run_dir, stream) as record:
+        record["state"] = _run_in(job, study_dir, run_dir, threads)
+    return record["state"]
+
+
+def _run_in(job: Job, study_dir: Path, run_dir: Path, threads: int | None) -> str:
+    from pretrainlab.config import compose_config
+    from pretrainlab.pretrain import pretrain
+    from pretrainlab.probes.run import probe
+
     if not checkpoint_ready(job, study_dir):
         return "missing"  # its checkpoint failed: reported as missing, with that reason
     set_threads(threads)
@@ -60,7 +69,8 @@ def run_job(job: Job, study_dir: Path, threads: int | None) -> str:
 def _run(cfg: DictConfig) -> str:
     plan = read_json(cfg.plan)
     job = Job(**plan["jobs"][int(cfg.job_id)])
-    return run_job(job, Path(cfg.plan).parent, cfg.get("threads"))  # the plan is in the study
+    study_dir = Path(cfg.plan).parent  # the plan is in the study
+    return run_job(job, study_dir, cfg.get("threads"), bool(cfg.get("stream", False)))
 
 
 def main() -> None:

@@ -262,11 +262,20 @@ def task_modes(cfg: DictConfig, tasks: list, modes: list) -> dict[str, list]:
 
 def task_runs(task: str, modes: list, budgets: list) -> list[tuple[str, Any]]:
     """(mode, budget) pairs of a task: a zero-shot task (its ``conf/probe/TASK.yaml`` sets
-    ``mode: zeroshot``) runs once, at mode zeroshot and budget 0; others at each mode x budget."""
+    ``mode: zeroshot``) runs once, at mode zeroshot and budget 0; a task whose config lists
+    ``modes`` (similarity: linear) at those of the study's modes; others at each mode x budget."""
     path = find_config("probe", task)
-    if path is not None and OmegaConf.load(path).get("mode") == "zeroshot":
+    conf = OmegaConf.load(path) if path is not None else OmegaConf.create()
+    if conf.get("mode") == "zeroshot":
         return [("zeroshot", 0)]
-    return [(m, b) for m in modes for b in budgets]
+    has = conf.get("modes")
+    if has is not None and not set(modes) & set(has):
+        raise PretrainlabError(
+            f"the task {task!r} is probed in mode(s) {', '.join(has)} only, and the study asks "
+            f"for {', '.join(map(str, modes))}: add one of them to study.modes, or give the task "
+            f"its own with study.task_modes ({{{task}: [{has[0]}]}})."
+        )
+    return [(m, b) for m in modes if has is None or m in has for b in budgets]
 
 
 def is_done(job: Job, study_dir: str | Path) -> bool:

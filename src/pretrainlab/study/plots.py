@@ -13,6 +13,7 @@ import io
 import math
 import textwrap
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,18 @@ def _fig_grid(n: int, ncols: int, panel_w: float, panel_h: float) -> tuple[Figur
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
+
+
+def _task_grid(
+    frame: pd.DataFrame, panel_w: float, panel_h: float
+) -> tuple[Figure, list[tuple[Any, str, pd.DataFrame]]]:
+    """A figure of one panel per task of ``frame``, three a row: each panel's axes, task and
+    rows, tasks in sorted order."""
+    tasks = sorted(frame["task"].unique())
+    fig, axes = _fig_grid(len(tasks), 3, panel_w, panel_h)
+    return fig, [
+        (ax, task, frame[frame["task"] == task]) for ax, task in zip(axes, tasks, strict=True)
+    ]
 
 
 def _legend(fig: Figure, objs: Sequence[str], colors: dict[str, str], marker: bool = False) -> None:
@@ -254,15 +267,13 @@ def _plot_scores(
     if summary.empty:
         return None
     top = _largest_budget(summary)
-    tasks = sorted(top["task"].unique())
     modes = st.mode_order(top["mode"])
     objs = st.objective_order(top["objective"])
     n_obj = len(objs)
     width = 0.8 / n_obj
     panel_w = max(3.6, 0.34 * n_obj * len(modes) + 1.4)
-    fig, axes = _fig_grid(len(tasks), 3, panel_w, 3.8)
-    for ax, task in zip(axes, tasks, strict=True):
-        t = top[top["task"] == task]
+    fig, panels = _task_grid(top, panel_w, 3.8)
+    for ax, task, t in panels:
         core: list[float] = []
         cis: list[float] = []
         ticks: list[str] = []
@@ -382,11 +393,9 @@ def _plot_linear_vs_finetune(summary: pd.DataFrame, colors: dict[str, str]) -> b
         return None
     top = both.groupby("task")["train_examples"].transform("max")
     both = both[both["train_examples"] == top]
-    tasks = sorted(both["task"].unique())
     objs = st.objective_order(both["objective"])
-    fig, axes = _fig_grid(len(tasks), 3, 4.3, 4.1)
-    for ax, task in zip(axes, tasks, strict=True):
-        g = both[both["task"] == task]
+    fig, panels = _task_grid(both, 4.3, 4.1)
+    for ax, task, g in panels:
         core: list[float] = []
         cis: list[float] = []
         for _, r in g.iterrows():

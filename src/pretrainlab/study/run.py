@@ -10,17 +10,16 @@ missing.
 
 from __future__ import annotations
 
-import os
-import subprocess
+import contextlib
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
 
 from pretrainlab.cli import CONF_PKG, user_errors
-from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import git_commit
@@ -34,62 +33,10 @@ from pretrainlab.study.budgets import (
 from pretrainlab.study.collect import compute_by_arm, load_study, pretrain_failures
 from pretrainlab.study.controls import evaluate, parse_controls, sentences
 from pretrainlab.study.extend import extend_runs
+from pretrainlab.study.jobfiles import write_study_record
+from pretrainlab.study.launch import launch, local_batches, threads_per_job
+from pretrainlab.study.live import watching
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
-
-SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
-
-
-def _threads_per_job(launcher: dict[str, Any]) -> int | None:
-    """Split the cores between parallel jobs (oversubscription is brutal on small machines):
-    joblib's ``n_jobs`` at once, or a submitit job's ``cpus_per_task`` (1 by default under
-    submitit_local, which runs ``cores // cpus_per_task`` jobs at once: :func:`_local_batches`).
-    """
-    cpus = launcher.get("cpus_per_task")
-    if launcher.get("_target_") == SUBMITIT_LOCAL:
-        return int(cpus or 1)
-    if cpus:  # SLURM: the cores it allocated to the job
-        return int(cpus)
-    n_jobs = launcher.get("n_jobs")
-    if n_jobs is None:
-        return None
-    cores = os.cpu_count() or 1
-    n_jobs = cores if n_jobs < 0 else n_jobs
-    return max(1, cores // max(1, n_jobs))
-
-
-def _local_batches(launcher: dict[str, Any], threads: int | None) -> list[str]:
-    """submitit_local starts every job it is handed at once (it has no array_parallelism):
-    hand it ``cores // threads`` jobs at a time (Hydra's basic sweeper waits for each batch)."""
-    if launcher.get("_target_") != SUBMITIT_LOCAL:
-        return []
-    tasks = launcher.get("tasks_per_node") or 1
-    if tasks != 1:
-        raise PretrainlabError(
-            f"hydra.launcher.tasks_per_node={tasks}: under submitit_local every task runs the "
-            "whole job, so they would all write one run directory. Keep tasks_per_node=1; for "
-            "several processes in one pretraining job use trainer=ddp trainer.devices=N."
-        )
-    cores = os.cpu_count() or 1
-    return [f"hydra.sweeper.max_batch_size={max(1, cores // (threads or 1))}"]
-
-
-def launch(
-    jobs: list[Job], plan: Path, study_dir: Path, launcher_overrides: list[str], threads: int | None
-) -> None:
-    """Run jobs as one Hydra multirun over ``job_id`` with the study's launcher."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pretrainlab.study.job",
-        "-m",
-        f"plan={plan.resolve()}",
-        "job_id=" + ",".join(str(j.id) for j in jobs),
-        *launcher_overrides,
-    ]
-    if threads:
-        cmd.append(f"threads={threads}")
-    env = {**os.environ, "PRETRAINLAB_STUDY_DIR": str(study_dir)}
-    subprocess.run(cmd, env=env, check=True)
 
 
 def _record_timing(study_dir: Path, ran: dict[str, Any]) -> None:
@@ -115,6 +62,36 @@ def _timing_summary(study_dir: Path) -> str | None:
     return f"{', '.join(parts)} over {len(runs)} invocation(s)" if parts else None
 
 
+def _run_phases(
+    jobs: list[Job], study_dir: Path, record: dict[str, Any], launcher_overrides: list[str],
+    threads: int | None, verbose: bool,
+) -> None:  # fmt: skip
+    """Pretrain, then probe: the jobs not yet done, each phase's start and end in study.json,
+    its wall time in timings.json."""
+    plan = study_dir / "plan.json"
+    ran: dict[str, Any] = {"started": record["invocation"]}
+    for phase in ("pretrain", "probe"):
+        todo = [j for j in jobs if j.kind == phase and not is_done(j, study_dir)]
+        done = sum(j.kind == phase for j in jobs) - len(todo)
+        print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
+        if not todo:
+            continue
+        start = time.time()
+        record["phase"] = phase
+        record["phases"][phase] = {"started": start, "todo": len(todo)}
+        write_study_record(study_dir, record)
+        try:  # pretraining in waves, smallest budget first: a wave branches from the last
+            for wave in waves(todo) if phase == "pretrain" else [todo]:
+                if branched := branch_runs(wave, study_dir):
+                    print(f"[study] budgets: {branched} runs branch from the budget below")
+                launch(wave, plan, study_dir, launcher_overrides, threads, verbose)
+        finally:
+            ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
+            _record_timing(study_dir, ran)
+            record["phases"][phase]["ended"] = time.time()
+            write_study_record(study_dir, record)
+
+
 def study(
     cfg: DictConfig, study_dir: Path, launcher_overrides: list[str], launcher: dict[str, Any]
 ) -> dict[str, Any]:
@@ -134,29 +111,32 @@ def study(
     plan_data = {"study": cfg.study.name, "jobs": [j.to_dict() for j in jobs]}
     atomic_write_json(plan, redact_config(plan_data))
     atomic_write_text(study_dir / "config.yaml", redacted_yaml(cfg))
-    threads = _threads_per_job(launcher)
-    launcher_overrides = [*launcher_overrides, *_local_batches(launcher, threads)]
-    ran: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    threads = threads_per_job(launcher)
+    launcher_overrides = [*launcher_overrides, *local_batches(launcher, threads)]
     if source := cfg.study.get("extend_from"):
         copied = extend_runs(jobs, study_dir, Path(str(source)))
         print(f"[study] extend: {copied} pretraining runs resume from {source}", flush=True)
-    for phase in ("pretrain", "probe"):
-        todo = [j for j in jobs if j.kind == phase and not is_done(j, study_dir)]
-        done = sum(j.kind == phase for j in jobs) - len(todo)
-        print(f"[study] {phase}: {len(todo)} jobs to run, {done} already finished", flush=True)
-        if todo:
-            start = time.time()
-            try:  # pretraining in waves, smallest budget first: a wave branches from the last
-                for wave in waves(todo) if phase == "pretrain" else [todo]:
-                    if branched := branch_runs(wave, study_dir):
-                        print(
-                            f"[study] budgets: {branched} runs branch from the budget below",
-                            flush=True,
-                        )
-                    launch(wave, plan, study_dir, launcher_overrides, threads)
-            finally:
-                ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
-                _record_timing(study_dir, ran)
+    verbose = bool(cfg.study.get("verbose", False))
+    record = {"state": "running", "started": t0, "phase": None, "phases": {}}
+    record["invocation"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0))
+    write_study_record(study_dir, record)
+    try:
+        with contextlib.nullcontext() if verbose else watching(study_dir, Console()):
+            _run_phases(jobs, study_dir, record, [*launcher_overrides], threads, verbose)
+            record["phase"] = "report"  # the view's last frame: the jobs are over
+            write_study_record(study_dir, record)
+        out = _conclude(cfg, study_dir, jobs, controls, t0, verbose)
+    except BaseException:
+        write_study_record(study_dir, {**record, "state": "failed"})
+        raise
+    write_study_record(study_dir, {**record, "state": "finished", "phase": None})
+    return out
+
+
+def _conclude(
+    cfg: DictConfig, study_dir: Path, jobs: list[Job], controls: Any, t0: float, verbose: bool
+) -> dict[str, Any]:
+    """Read the runs back, write the report, print the verdict and the summary, log to W&B."""
     import pandas as pd
 
     from pretrainlab.study import report
@@ -165,6 +145,7 @@ def study(
 
     results, curves = load_study(study_dir)
     atomic_write_text(study_dir / "results.csv", results.to_csv(index=False))
+    source = cfg.study.get("extend_from")
     meta = {
         "name": cfg.study.name,
         "question": cfg.study.get("question"),
@@ -190,7 +171,7 @@ def study(
     for paragraph in answer(meta["question"], read["comparisons"], read.get("twin_comparisons")):
         print(f"[answer] {paragraph}", flush=True)
     if cfg.study.get("wandb", True):
-        _wandb_summary(cfg, study_dir, summary, paths)
+        _wandb_summary(cfg, study_dir, summary, paths, quiet=not verbose)
     runs = results[results["subset"] == ""] if len(results) else results
     ok = int((runs["status"] == "ok").sum()) if len(runs) else 0
     print(
@@ -201,8 +182,11 @@ def study(
     return {"results": results, "summary": summary, "paths": paths}
 
 
-def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) -> None:
-    """One W&B run in the study's group holding the summary table and the plots."""
+def _wandb_summary(
+    cfg: DictConfig, study_dir: Path, summary: Any, paths: dict, quiet: bool
+) -> None:
+    """One W&B run in the study's group holding the summary table and the plots (``quiet``:
+    without W&B's lines in the terminal; the run's own log keeps them)."""
     import wandb
 
     from pretrainlab.loggers import wandb_mode
@@ -215,6 +199,7 @@ def _wandb_summary(cfg: DictConfig, study_dir: Path, summary: Any, paths: dict) 
         dir=str(study_dir),
         mode=wandb_mode("auto"),
         config=redact_config(OmegaConf.to_container(cfg, resolve=True)),
+        settings=wandb.Settings(silent=quiet),
     )
     run.log(
         {

@@ -93,7 +93,7 @@ def objective_order(objectives: Iterable[str]) -> list[str]:
     """Display order: the built-in objectives in ``objectives.DISPLAY_ORDER``, others A-Z,
     ``scratch`` last;
     an arm of a budget axis (``mlm@5e+13``) beside its objective, smallest budget first."""
-    uniq = {str(o) for o in objectives if not _isna(o)}
+    uniq = {str(o) for o in objectives if not is_missing(o)}
     bases = {split_arm(o)[0] for o in uniq}
     known = [o for o in DISPLAY_ORDER if o in bases]
     order = known + sorted(bases - set(DISPLAY_ORDER) - {BASELINE}) + [BASELINE]
@@ -108,7 +108,7 @@ def objective_order(objectives: Iterable[str]) -> list[str]:
 
 def mode_order(modes: Iterable[str]) -> list[str]:
     """``linear`` before ``finetune``, anything else after, A-Z."""
-    uniq = {str(m) for m in modes if not _isna(m)}
+    uniq = {str(m) for m in modes if not is_missing(m)}
     return [m for m in MODE_ORDER if m in uniq] + sorted(uniq - set(MODE_ORDER))
 
 
@@ -118,7 +118,8 @@ def lower_is_better(metric: str) -> bool:
     return any(p in _LOWER_BETTER_HINTS for p in parts)
 
 
-def _isna(x: object) -> bool:
+def is_missing(x: object) -> bool:
+    """Whether one table cell holds no value (NaN, None, NaT); never raises."""
     try:
         return bool(pd.isna(x))
     except (TypeError, ValueError):

@@ -202,17 +202,10 @@ def _failures_table(bad: pd.DataFrame) -> Table:
                 text = " ".join(str(v if isinstance(v, str) else "").split()) or "(no message)"
                 text = text if len(text) <= 300 else text[:297] + "..."
             else:
-                text = "–" if _isna(v) else str(v)
+                text = "–" if st.is_missing(v) else str(v)
             cells.append(Cell(text, cls="err" if c == "error" else ""))
         rows.append(cells)
     note = ""
     if len(bad) > _MAX_LISTED_FAILURES:
         note = f"{len(bad) - _MAX_LISTED_FAILURES} more not shown; see results.csv."
     return Table(header, rows, numeric, note)
-
-
-def _isna(v: Any) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False

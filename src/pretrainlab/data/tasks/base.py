@@ -6,6 +6,9 @@ Columns by kind (each split is a ``datasets.Dataset``):
 - ``qa``: ``id``, ``question``, ``context`` (str), ``answers`` ({"text": [...],
   "answer_start": [...]}, SQuAD format); embedded QA adds ``needs_right_context`` (bool), the
   embedded ``direction`` task ``subset`` (right_cue / left_cue) and ``candidates``.
+- ``tagging``: ``tokens`` (list of words), ``tags`` (list of int, IOB2 ``label_names``); the
+  embedded task adds ``subset`` and ``target`` ([start, end) words scored per subset).
+- ``similarity``: ``text``, ``text_pair`` (str), ``label`` (float score in the task's range).
 - ``cloze`` (zero-shot, no train rows): ``prompt`` (str with one :data:`CLOZE_BLANK`),
   ``candidates`` (list of str), ``label`` (index of the true candidate), ``subset``.
 """
@@ -17,7 +20,7 @@ from typing import Literal
 
 import datasets
 
-TaskKind = Literal["classification", "pair", "qa", "cloze"]
+TaskKind = Literal["classification", "pair", "qa", "cloze", "tagging", "similarity"]
 SPLITS = ("train", "dev", "test")
 CLOZE_BLANK = "___"  # where a cloze prompt's candidate goes
 
@@ -36,4 +39,4 @@ class ProbeTask:
 
     @property
     def primary_metric(self) -> str:
-        return "f1" if self.kind == "qa" else "accuracy"
+        return {"qa": "f1", "tagging": "f1", "similarity": "spearman"}.get(self.kind, "accuracy")

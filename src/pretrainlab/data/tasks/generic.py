@@ -2,15 +2,14 @@
 
 :func:`load_text_classification` reads a train file (and optionally dev / test files), picks
 the named text (and text-pair) and label columns, maps labels to ints in sorted order of the
-train labels, and carves missing splits out of train with a fixed seed. The small readers
-here (:func:`read_table`, :func:`carve_splits`, :func:`make_split`) are shared with the GLUE
-loaders.
+train labels, and carves missing splits out of train with a fixed seed
+(:mod:`~pretrainlab.data.tasks.splits`). The small readers here (:func:`read_table`,
+:func:`cap_split`, :func:`make_split`) are shared with the GLUE loaders.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import sys
@@ -18,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
-import numpy as np
 
 from pretrainlab.data.tasks.base import ProbeTask
+from pretrainlab.data.tasks.splits import carve_missing, carve_splits
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import json_lines, load_json
 
 _EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json")
 _INT = re.compile(r"[+-]?\d+")
@@ -31,6 +31,18 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 def _fmt_columns(columns: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in columns) or "(none)"
+
+
+def _require(
+    names: Sequence[str], present: Sequence[str], where: str, noun: str, advice: str = ""
+) -> None:
+    """Refuse a file (header, record) that lacks some of ``names`` (columns, fields)."""
+    missing = [c for c in names if c not in present]
+    if missing:
+        raise PretrainlabError(
+            f"{where} has no {noun} {_fmt_columns(missing)}; its {noun}s are "
+            f"{_fmt_columns(present)}.{advice}"
+        )
 
 
 def read_table(path: str | os.PathLike, columns: Sequence[str], what: str = "Data file"):
@@ -72,12 +84,8 @@ def _read_delimited(path: str, ext: str, columns: Sequence[str], what: str):
         if header is None:
             raise PretrainlabError(f"{what} {path!r} is empty: it has no header row.")
         header = [h.strip() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise PretrainlabError(
-                f"{what} {path!r} has no column {_fmt_columns(missing)}; its columns are "
-                f"{_fmt_columns(header)}. Name columns that exist in the file's header row."
-            )
+        advice = " Name columns that exist in the file's header row."
+        _require(columns, header, f"{what} {path!r}", "column", advice)
         index = {c: header.index(c) for c in columns}
         need = max(index.values(), default=-1) + 1
         rows: list[dict] = []
@@ -104,27 +112,11 @@ def _read_json_lines(path: str, columns: Sequence[str], what: str):
                 break
         f.seek(0)
         if first == "[":  # a .json file holding one array of objects
-            try:
-                records = json.load(f)
-            except json.JSONDecodeError as e:
-                raise PretrainlabError(
-                    f"{what} {path!r} is not valid JSON (line {e.lineno}: {e.msg}); expected "
-                    "one JSON object per line, or one array of objects."
-                ) from None
-            numbered = list(enumerate(records, 1))
+            expected = "one JSON object per line, or one array of objects"
+            numbered = list(enumerate(load_json(f, f"{what} {path!r}", expected), 1))
             where = "item"
         else:
-            numbered = []
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    numbered.append((lineno, json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise PretrainlabError(
-                        f"{what} {path!r} line {lineno} is not valid JSON ({e.msg}); expected "
-                        "one JSON object per line."
-                    ) from None
+            numbered = list(json_lines(f, f"{what} {path!r}"))
             where = "line"
     rows: list[dict] = []
     lines: list[int] = []
@@ -134,43 +126,10 @@ def _read_json_lines(path: str, columns: Sequence[str], what: str):
                 f"{what} {path!r} {where} {n} is a {type(record).__name__}; expected a JSON "
                 "object with named fields."
             )
-        missing = [c for c in columns if c not in record]
-        if missing:
-            raise PretrainlabError(
-                f"{what} {path!r} {where} {n} has no field {_fmt_columns(missing)}; its fields "
-                f"are {_fmt_columns(list(record))}."
-            )
+        _require(columns, list(record), f"{what} {path!r} {where} {n}", "field")
         rows.append({c: record[c] for c in columns})
         lines.append(n)
     return rows, lines
-
-
-def resolve_size(size: int | float, n: int, what: str) -> int:
-    """A split size given as a count (int >= 0) or a fraction (0 <= float < 1) of ``n``."""
-    if isinstance(size, bool) or not isinstance(size, (int, float)):
-        raise PretrainlabError(f"{what}={size!r} must be a count (int) or a fraction (float).")
-    if isinstance(size, float):
-        if not 0.0 <= size < 1.0:
-            raise PretrainlabError(f"{what}={size!r}: a fraction must be in [0, 1).")
-        return int(round(size * n))
-    if size < 0:
-        raise PretrainlabError(f"{what}={size!r}: a count must be >= 0.")
-    return size
-
-
-def carve_splits(n: int, sizes: Sequence[int], seed: int) -> tuple[list[int], list[list[int]]]:
-    """Fixed-seed disjoint samples of ``sizes`` indices out of ``range(n)``.
-
-    Returns ``(rest, samples)``; every list is in original order.
-    """
-    perm = np.random.default_rng(seed).permutation(n)
-    samples: list[list[int]] = []
-    offset = 0
-    for size in sizes:
-        samples.append(sorted(int(i) for i in perm[offset : offset + size]))
-        offset += size
-    rest = sorted(int(i) for i in perm[offset:])
-    return rest, samples
 
 
 def cap_split(split: datasets.Dataset, size: int | None, seed: int, name: str) -> tuple:
@@ -284,18 +243,9 @@ def load_text_classification(
             )
         loaded[split] = (cols, keys)
 
-    n = len(train_keys)
-    sizes = {
-        "test": resolve_size(test_size, n, "test_size") if test_file is None else 0,
-        "dev": resolve_size(dev_size, n, "dev_size") if dev_file is None else 0,
-    }
-    if sizes["test"] + sizes["dev"] >= n:
-        raise PretrainlabError(
-            f"Train file {train_file!r} has {n} rows: too few to carve {sizes['dev']} dev and "
-            f"{sizes['test']} test rows out of it and keep any for training. Pass dev_file / "
-            "test_file, or smaller dev_size / test_size."
-        )
-    rest, (test_idx, dev_idx) = carve_splits(n, [sizes["test"], sizes["dev"]], seed)
+    rest, carved, notes = carve_missing(
+        train_file, len(train_keys), loaded, dev_size, test_size, seed
+    )
 
     def take(cols: dict[str, list], keys: list[str], idx: list[int] | None) -> datasets.Dataset:
         idx = list(range(len(keys))) if idx is None else idx
@@ -309,13 +259,11 @@ def load_text_classification(
         )
 
     splits = {"train": take(train, train_keys, rest)}
-    notes: list[str] = []
-    for split, idx in (("dev", dev_idx), ("test", test_idx)):
+    for split in ("dev", "test"):
         if split in loaded:
             splits[split] = take(*loaded[split], None)
         else:
-            splits[split] = take(train, train_keys, idx)
-            notes.append(f"{split} split: {len(idx)} rows carved out of {train_file} (seed {seed})")
+            splits[split] = take(train, train_keys, carved[split])
     return ProbeTask(
         name=name,
         kind="pair" if pair else "classification",

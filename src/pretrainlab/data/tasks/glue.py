@@ -19,8 +19,10 @@ from functools import partial
 from pathlib import Path
 
 from pretrainlab.data.tasks.base import ProbeTask
-from pretrainlab.data.tasks.generic import cap_split, carve_splits, make_split, read_table
+from pretrainlab.data.tasks.generic import cap_split, make_split, read_table
+from pretrainlab.data.tasks.splits import carve_splits
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import folder_listing
 
 MAX_DEV_FRACTION = 0.25  # dev carve-out never takes more than this share of train
 
@@ -39,18 +41,18 @@ class _Spec:
     hub_text_pair: str | None
 
 
-_SST2 = _Spec(
-    "sst2", "SST-2", "sst2", "sentence", None, "label", ("0", "1"),
-    ("negative", "positive"), "sentence", None,
-)  # fmt: skip
-_MRPC = _Spec(
-    "mrpc", "MRPC", "mrpc", "#1 String", "#2 String", "Quality", ("0", "1"),
-    ("not_equivalent", "equivalent"), "sentence1", "sentence2",
-)  # fmt: skip
-_RTE = _Spec(
-    "rte", "RTE", "rte", "sentence1", "sentence2", "label", ("entailment", "not_entailment"),
-    ("entailment", "not_entailment"), "sentence1", "sentence2",
-)  # fmt: skip
+_SPECS = {  # one task a row, the fields in _Spec's order
+    spec.name: spec
+    for spec in (
+        _Spec("sst2", "SST-2", "sst2", "sentence", None, "label", ("0", "1"),
+              ("negative", "positive"), "sentence", None),
+        _Spec("mrpc", "MRPC", "mrpc", "#1 String", "#2 String", "Quality", ("0", "1"),
+              ("not_equivalent", "equivalent"), "sentence1", "sentence2"),
+        _Spec("rte", "RTE", "rte", "sentence1", "sentence2", "label",
+              ("entailment", "not_entailment"), ("entailment", "not_entailment"), "sentence1",
+              "sentence2"),
+    )
+}  # fmt: skip
 
 
 def _task_dir(spec: _Spec, data_dir: str) -> Path:
@@ -63,10 +65,10 @@ def _task_dir(spec: _Spec, data_dir: str) -> Path:
     for candidate in (root, root / spec.folder, root / spec.folder.lower()):
         if (candidate / "train.tsv").is_file() and (candidate / "dev.tsv").is_file():
             return candidate
-    present = sorted(p.name for p in root.iterdir())[:20]
     raise PretrainlabError(
         f"GLUE {spec.folder}: no train.tsv and dev.tsv in {data_dir!r} or {spec.folder}/ "
-        f"under it (it holds {present}). Pass the folder of the GLUE release for {spec.folder}."
+        f"under it (it holds {folder_listing(root)}). Pass the folder of the GLUE release "
+        f"for {spec.folder}."
     )
 
 
@@ -180,7 +182,6 @@ def load_glue(
     return _load(spec, data_dir, dev_size, seed, train_size)
 
 
-_SPECS = {spec.name: spec for spec in (_SST2, _MRPC, _RTE)}
 # The config targets (conf/probe/{sst2,mrpc,rte}.yaml): load_glue with the task fixed.
 load_sst2 = partial(load_glue, "sst2")
 load_mrpc = partial(load_glue, "mrpc")

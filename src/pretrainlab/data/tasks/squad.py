@@ -21,7 +21,6 @@ questions left without any answer.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import datasets
@@ -30,6 +29,7 @@ import numpy as np
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.data.tasks.generic import cap_split
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.io import folder_listing, json_keys, load_json
 
 TRAIN_NAMES = ("train-v1.1.json", "train.json")
 EVAL_NAMES = ("dev-v1.1.json", "dev.json", "validation.json")
@@ -111,21 +111,15 @@ def _read_file(path: Path, stats: _Stats) -> dict[str, list[dict]]:
     """Rows of a SQuAD JSON file grouped by article title, in file order."""
     try:
         with open(path, encoding="utf-8-sig") as f:
-            payload = json.load(f)
-    except json.JSONDecodeError as e:
-        raise PretrainlabError(
-            f"SQuAD file {str(path)!r} is not valid JSON (line {e.lineno}: {e.msg}); expected "
-            f"{_EXPECTED}."
-        ) from None
+            payload = load_json(f, f"SQuAD file {str(path)!r}", _EXPECTED)
     except UnicodeDecodeError as e:
         raise PretrainlabError(
             f"SQuAD file {str(path)!r} is not UTF-8 text ({e.reason}); expected {_EXPECTED}."
         ) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise PretrainlabError(
-            f'SQuAD file {str(path)!r} has no top-level "data" list (found {got}); expected '
-            f"{_EXPECTED}."
+            f'SQuAD file {str(path)!r} has no top-level "data" list (found {json_keys(payload)}); '
+            f"expected {_EXPECTED}."
         )
     articles: dict[str, list[dict]] = {}
     for a, article in enumerate(payload["data"]):
@@ -255,10 +249,10 @@ def load_squad(
     notes: list[str] = []
 
     if data_dir is not None and train_path is None and eval_path is None:
-        present = sorted(p.name for p in Path(data_dir).iterdir())[:20]
         raise PretrainlabError(
             f"SQuAD data_dir {data_dir!r} has none of {list(TRAIN_NAMES + EVAL_NAMES)} (it "
-            f"holds {present}); pass train_file= / eval_file= naming SQuAD JSON files."
+            f"holds {folder_listing(data_dir)}); pass train_file= / eval_file= naming SQuAD "
+            "JSON files."
         )
     if train_path is None and eval_path is None:
         train_articles, eval_articles = _read_hub(stats)
