@@ -57,10 +57,24 @@ def test_one_seed_is_undecided():
     assert table.came_out.isna().all() and "undecided" in table.verdict.iloc[0]
 
 
+def test_a_control_holds_in_the_modes_it_names_only():
+    both = pd.concat([RESULTS, RESULTS.assign(mode="finetune")], ignore_index=True)
+    every, linear = parse_controls(
+        [
+            {"name": "every", "task": "lex:heldout", "better": "mlm", "than": "scratch"},
+            {"name": "linear", "task": "lex:heldout", "better": "mlm", "than": "scratch",
+             "modes": ["linear"]},
+        ]
+    )  # fmt: skip
+    assert sorted(evaluate([every], both)["mode"]) == ["finetune", "linear"]
+    assert list(evaluate([linear], both)["mode"]) == ["linear"]
+
+
 @pytest.mark.parametrize(
     "entry", [{"name": "x", "task": "t", "better": "a"}, {"name": "x", "task": "t", "better": "a",
               "than": "b", "expect": "bigger"}, {"name": "x", "task": "t", "better": "a", "than": "b",
-              "typo": 1}],
+              "typo": 1}, {"name": "x", "task": "t", "better": "a", "than": "b", "modes": "linear"},
+              {"name": "x", "task": "t", "better": "a", "than": "b", "modes": []}],
 )  # fmt: skip
 def test_bad_control_declarations(entry):
     with pytest.raises(PretrainlabError, match="study.controls"):

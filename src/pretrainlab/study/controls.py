@@ -6,6 +6,7 @@ A control names two arms and a task (a subset task such as ``lexical:heldout_wor
 - ``expect: greater`` (a positive control): ``better`` scores above ``than``; it came out when
   the 95% interval of the paired difference lies above 0.
 - ``expect: none`` (a negative control): no difference; it came out when the interval holds 0.
+- ``modes: [linear]``: the probe modes the prediction is made for (default: every mode).
 - ``versus: TASK2``: the prediction is about a difference of differences, ``(better - than on
   task) - (better - than on versus)``, e.g. MLM's lead over CLM is larger where the answer
   needs right context than where it does not.
@@ -38,12 +39,20 @@ class Control:
     than: str
     expect: str = "greater"
     versus: str | None = None
+    modes: list[str] | None = None  # the probe modes it predicts for (None: every mode)
 
     def __post_init__(self) -> None:
         if self.expect not in EXPECTATIONS:
             raise PretrainlabError(
                 f"study.controls: {self.name!r} has expect={self.expect!r}; expected one of "
                 f"{', '.join(EXPECTATIONS)} (greater: a positive control, none: a negative one)."
+            )
+        if self.modes is not None and (
+            isinstance(self.modes, str) or not self.modes or not all(self.modes)
+        ):
+            raise PretrainlabError(
+                f"study.controls: {self.name!r} has modes={self.modes!r}; expected a non-empty "
+                "list of probe modes (e.g. [linear]), or no modes key for every mode."
             )
 
     @property
@@ -63,7 +72,8 @@ def parse_controls(entries: list[dict] | None) -> list[Control]:
         except TypeError as err:
             raise PretrainlabError(
                 f"study.controls[{i}]={dict(entry)!r} is not valid ({err}): expected name, task, "
-                "better, than, and optionally expect (greater | none) and versus (a task)."
+                "better, than, and optionally expect (greater | none), versus (a task) and modes "
+                "(the probe modes it predicts for)."
             ) from None
     return out
 
@@ -96,6 +106,8 @@ def evaluate(controls: list[Control], results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for c in controls:
         cells = per_seed[per_seed.task == c.task][["mode", "train_examples"]].drop_duplicates()
+        if c.modes is not None:
+            cells = cells[cells["mode"].isin(c.modes)]
         for mode, budget in cells.itertuples(index=False):
             d = _gaps(per_seed, c, c.task, mode, budget)
             if c.versus:

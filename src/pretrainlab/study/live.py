@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pretrainlab.study.status import FINISHED, Phase, Snapshot, phase_line, render, snapshot
+from pretrainlab.study.status import (
+    FINISHED,
+    Phase,
+    Snapshot,
+    duration,
+    phase_line,
+    render,
+    snapshot,
+)
 
 POLL_S = 2.0  # how often the line printer looks (the live view refreshes every second)
 
@@ -52,7 +60,7 @@ def _quarter(phase: Phase) -> int:
 
 def _left(snap: Snapshot, name: str) -> str:
     phase = next(p for p in snap.phases if p.name == name)
-    return f"; about {phase.left_s:.0f} s left" if phase.left_s else ""
+    return f"; about {duration(phase.left_s)} left" if phase.left_s else ""
 
 
 class _View:

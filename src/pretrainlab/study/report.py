@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -388,7 +389,8 @@ def print_summary(summary: pd.DataFrame, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    console = console or Console()
+    # a pipe or a CI log has no width: rich would assume 80 columns and cut the task headers
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
     if summary is None or summary.empty:
         console.print("[bold]No successful probe runs to summarise.[/bold]")
         return

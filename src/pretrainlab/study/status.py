@@ -172,7 +172,7 @@ def _means(jobs: list[Job], states: dict[int, str], study_dir: Path, cache: dict
     return text.unstack("objective").fillna("")
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     """``42s``, ``3m05s``, ``2h07m``: short enough for a table on an 80-column terminal."""
     if seconds is None or seconds < 0.5:
         return ""
@@ -188,10 +188,10 @@ def headline(snap: Snapshot) -> str:
     parts = [f"study {snap.name}: {snap.state}"]
     if snap.phase:
         parts.append(f"{snap.phase} phase")
-        parts.append(f"{_duration(snap.elapsed_s)} elapsed")
+        parts.append(f"{duration(snap.elapsed_s)} elapsed")
         left = next((p.left_s for p in snap.phases if p.name == snap.phase), None)
         if left is not None:
-            parts.append(f"about {_duration(left)} left in this phase")
+            parts.append(f"about {duration(left)} left in this phase")
     return " · ".join(parts)
 
 
@@ -212,11 +212,11 @@ def render(snap: Snapshot, max_rows: int | None = 12) -> Any:
         phases.add_column(col, justify="left" if col == "phase" else "right")
     for p in snap.phases:
         counts = [f"{p.counts[s]}" + (f"/{p.total}" if s == "done" else "") for s in STATES]
-        phases.add_row(p.name, *counts, _duration(p.wall_s), _duration(p.left_s))
+        phases.add_row(p.name, *counts, duration(p.wall_s), duration(p.left_s))
     parts: list[Any] = [f"[bold]{headline(snap)}[/bold]", phases]
     if snap.running:
         parts.append(
-            _listing("running", [(w, f"{p}  {_duration(s)}") for w, p, s in snap.running], max_rows)
+            _listing("running", [(w, f"{p}  {duration(s)}") for w, p, s in snap.running], max_rows)
         )
     if snap.failed:
         parts.append(_listing("failed or incomplete (see the log)", snap.failed, max_rows))
