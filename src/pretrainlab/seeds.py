@@ -70,13 +70,8 @@ def masking(seed: int, key: int | tuple[int, int], dynamic: bool = True) -> torc
     """A generator keyed by the example, not by when or where its batch is drawn: by
     (seed, epoch, index) for an ``(epoch, index)`` key when ``dynamic``, else by
     (seed, index), the key static masks always had (so ``dynamic=False`` reproduces them)."""
-    if isinstance(key, tuple):
-        epoch, index = key
-        parts = (seed, epoch, index) if dynamic else (seed, index)
-    else:
-        parts = (seed, key)
     # hash() of a tuple of ints is the same in every process (only str/bytes hashes are salted)
-    return torch.Generator().manual_seed(hash(parts) & _MASK63)
+    return torch.Generator().manual_seed(hash(_example_parts(seed, key, dynamic)) & _MASK63)
 
 
 def segment_order(seed: int, key: int | tuple[int, int]) -> torch.Generator:
@@ -93,11 +88,18 @@ def prefix_split(seed: int, key: int | tuple[int, int]) -> torch.Generator:
 def replacement(seed: int, key: int | tuple[int, int], dynamic: bool = True) -> torch.Generator:
     """ELECTRA's sampled replacements of an example (one uniform per position), keyed as its
     mask is (:func:`masking`: by the index alone when not ``dynamic``) in a stream of its own."""
-    if isinstance(key, tuple) and not dynamic:
-        key = key[1]
-    return _example_stream(1_000_039, seed, key)
+    return _example_stream(1_000_039, seed, key, dynamic)
 
 
-def _example_stream(stream: int, seed: int, key: int | tuple[int, int]) -> torch.Generator:
-    parts = (seed, *key) if isinstance(key, tuple) else (seed, key)
+def _example_parts(seed: int, key: int | tuple[int, int], dynamic: bool) -> tuple[int, ...]:
+    """(seed, epoch, index) for an ``(epoch, index)`` key when ``dynamic``, else (seed, index)."""
+    if isinstance(key, tuple):
+        return (seed, *key) if dynamic else (seed, key[1])
+    return (seed, key)
+
+
+def _example_stream(
+    stream: int, seed: int, key: int | tuple[int, int], dynamic: bool = True
+) -> torch.Generator:
+    parts = _example_parts(seed, key, dynamic)
     return torch.Generator().manual_seed(hash((stream, *parts)) & _MASK63)
