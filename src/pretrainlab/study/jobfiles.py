@@ -10,6 +10,7 @@ cluster's SLURM) and from another terminal or machine that sees the study folder
 - ``RUN/job.log``: everything the job printed (Lightning, W&B, transformers, warnings), unless
   the study streams it (``study.verbose=true``).
 - ``STUDY/study.json``: the study process's phase, pid and start times, and whether it ended.
+- ``STUDY/timings.json``: each invocation's wall time and jobs per phase.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pretrainlab.io import atomic_write_json, read_json
 from pretrainlab.study.plan import Job, checkpoint_ready, is_done
 
 JOB_FILE, LOG_FILE, STUDY_FILE = "job.json", "job.log", "study.json"
+TIMINGS_FILE = "timings.json"  # each invocation's phase times: {"invocations": [...]}
+PHASES = ("pretrain", "probe")
 HEARTBEAT_S = 5.0  # how often a running job touches job.json
 STALE_S = 60.0  # a heartbeat older than this belongs to a process that is gone
 STATES = ("done", "running", "failed", "missing", "incomplete", "pending")
@@ -158,3 +161,27 @@ def read_study_record(study_dir: Path) -> dict[str, Any] | None:
         return None
     record["running"] = record.get("state") == "running" and _pid_alive(record)
     return record
+
+
+def record_timing(study_dir: Path, ran: dict[str, Any]) -> None:
+    """Append (or update) this invocation's phase times in ``timings.json``: a study finished
+    over several invocations (a resume, a re-run of failed jobs) keeps its whole cost."""
+    path = study_dir / TIMINGS_FILE
+    runs = read_json(path)["invocations"] if path.is_file() else []
+    runs = [r for r in runs if r.get("started") != ran["started"]] + [ran]
+    atomic_write_json(path, {"invocations": runs})
+
+
+def phase_times(
+    study_dir: Path, skip: str | None = None
+) -> tuple[dict[str, tuple[float, int]], int]:
+    """Wall seconds and jobs of each phase summed over the invocations in ``timings.json``
+    (but the one started at ``skip``), and how many invocations that is."""
+    path = study_dir / TIMINGS_FILE
+    runs = read_json(path)["invocations"] if path.is_file() else []
+    runs = [r for r in runs if r.get("started") != skip]
+    totals = {}
+    for phase in PHASES:
+        if done := [r[phase] for r in runs if phase in r]:
+            totals[phase] = (sum(d["wall_s"] for d in done), sum(d["jobs"] for d in done))
+    return totals, len(runs)

@@ -32,13 +32,13 @@ class _Lines:
     """The view as occasional lines: a phase's quarters and each job that fails."""
 
     def __init__(self, study_dir: Path, console: Any):
-        self.study_dir, self.console, self.cache = study_dir, console, {}
-        first = snapshot(study_dir, self.cache)  # what was there before: not news
+        self.study_dir, self.console = study_dir, console
+        first = snapshot(study_dir, means=False)  # what was there before: not news
         self.quarters = {p.name: _quarter(p) for p in first.phases}
         self.failed = {what for what, _ in first.failed}
 
     def check(self) -> None:
-        snap = snapshot(self.study_dir, self.cache)
+        snap = snapshot(self.study_dir, means=False)  # lines show no means
         for phase in snap.phases:
             if (quarter := _quarter(phase)) > self.quarters[phase.name]:
                 self.quarters[phase.name] = quarter

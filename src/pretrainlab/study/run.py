@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from pretrainlab.cli import CONF_PKG, user_errors
-from pretrainlab.io import atomic_write_json, atomic_write_text, read_json
+from pretrainlab.io import atomic_write_json, atomic_write_text
 from pretrainlab.redact import redact_config, redact_hydra_run, redacted_yaml
 from pretrainlab.run import git_commit
 from pretrainlab.study.budgets import (
@@ -33,33 +33,16 @@ from pretrainlab.study.budgets import (
 from pretrainlab.study.collect import compute_by_arm, load_study, pretrain_failures
 from pretrainlab.study.controls import evaluate, parse_controls, sentences
 from pretrainlab.study.extend import extend_runs
-from pretrainlab.study.jobfiles import write_study_record
+from pretrainlab.study.jobfiles import phase_times, record_timing, write_study_record
 from pretrainlab.study.launch import launch, local_batches, threads_per_job
 from pretrainlab.study.live import watching
 from pretrainlab.study.plan import Job, expand, is_done, study_arms
 
 
-def _record_timing(study_dir: Path, ran: dict[str, Any]) -> None:
-    """Append (or update) this invocation's phase times in ``timings.json``: a study finished
-    over several invocations (a resume, a re-run of failed jobs) keeps its whole cost."""
-    path = study_dir / "timings.json"
-    runs = read_json(path)["invocations"] if path.is_file() else []
-    runs = [r for r in runs if r.get("started") != ran["started"]] + [ran]
-    atomic_write_json(path, {"invocations": runs})
-
-
 def _timing_summary(study_dir: Path) -> str | None:
-    path = study_dir / "timings.json"
-    if not path.is_file():
-        return None
-    runs = read_json(path)["invocations"]
-    parts = []
-    for phase in ("pretrain", "probe"):
-        done = [r[phase] for r in runs if phase in r]
-        if done:
-            secs, jobs = sum(d["wall_s"] for d in done), sum(d["jobs"] for d in done)
-            parts.append(f"{phase} {secs:.0f} s ({jobs} jobs)")
-    return f"{', '.join(parts)} over {len(runs)} invocation(s)" if parts else None
+    totals, invocations = phase_times(study_dir)
+    parts = [f"{phase} {secs:.0f} s ({jobs} jobs)" for phase, (secs, jobs) in totals.items()]
+    return f"{', '.join(parts)} over {invocations} invocation(s)" if parts else None
 
 
 def _run_phases(
@@ -87,7 +70,7 @@ def _run_phases(
                 launch(wave, plan, study_dir, launcher_overrides, threads, verbose)
         finally:
             ran[phase] = {"jobs": len(todo), "wall_s": round(time.time() - start, 1)}
-            _record_timing(study_dir, ran)
+            record_timing(study_dir, ran)
             record["phases"][phase]["ended"] = time.time()
             write_study_record(study_dir, record)
 

@@ -19,14 +19,15 @@ from pretrainlab.io import read_json
 from pretrainlab.study.jobfiles import (
     JOB_FILE,
     LOG_FILE,
+    PHASES,
     STATES,
     job_state,
+    phase_times,
     read_record,
     read_study_record,
 )
 from pretrainlab.study.plan import Job
 
-PHASES = ("pretrain", "probe")
 FINISHED = ("done", "failed", "missing")
 
 
@@ -81,31 +82,30 @@ def _step_fraction(job: Job, study_dir: Path) -> tuple[float, str]:
     return 0.0, ""
 
 
-def _past_wall(study_dir: Path, started: str | None) -> Counter:
-    """Seconds each phase took in earlier invocations (timings.json; not the running one)."""
-    path = study_dir / "timings.json"
-    runs = read_json(path)["invocations"] if path.is_file() else []
-    out: Counter = Counter()
-    for run in runs:
-        for name in PHASES:
-            if name in run and run.get("started") != started:
-                out[name] += run[name]["wall_s"]
-    return out
-
-
-def _phase(name: str, jobs: list[Job], states: dict[int, str], record: dict, now: float,
-           study_dir: Path, past: Counter) -> Phase:  # fmt: skip
+def _phase(
+    name: str,
+    jobs: list[Job],
+    states: dict[int, str],
+    record: dict,
+    now: float,
+    study_dir: Path,
+    past: dict,
+    progress: dict[int, tuple[float, str]],
+) -> Phase:
+    """A phase's counts, its time over every invocation (``past``: the earlier ones' wall
+    seconds and jobs) and, while it runs, the time left; ``progress``: running jobs' steps."""
     mine = [j for j in jobs if j.kind == name]
     counts = Counter(states[j.id] for j in mine)
     info = (record.get("phases") or {}).get(name) or {}
     started = info.get("started")
     ended = info.get("ended") or (now if record.get("running") else _last_sign(mine, study_dir))
-    wall = past[name] + (max(0.0, (ended or 0.0) - started) if started else 0.0)
+    earlier = past.get(name, (0.0, 0))[0]
+    wall = earlier + (max(0.0, (ended or 0.0) - started) if started else 0.0)
     phase = Phase(name, counts, len(mine), wall)
     if record.get("running") and record.get("phase") == name and started:
         todo = info.get("todo") or len(mine)
         done = sum(counts[s] for s in FINISHED) - (len(mine) - todo)
-        steps = sum(_step_fraction(j, study_dir)[0] for j in mine if states[j.id] == "running")
+        steps = sum(progress[j.id][0] for j in mine if j.id in progress)
         fraction = (done + steps) / todo if todo else 1.0
         if fraction > 0.02:
             phase.left_s = (now - started) * (1 - fraction) / fraction
@@ -118,8 +118,8 @@ def _last_sign(jobs: list[Job], study_dir: Path) -> float | None:
     return max(times, default=None)
 
 
-def snapshot(study_dir: Path, means_cache: dict | None = None) -> Snapshot:
-    """Where the study in ``study_dir`` stands now."""
+def snapshot(study_dir: Path, means_cache: dict | None = None, means: bool = True) -> Snapshot:
+    """Where the study in ``study_dir`` stands now (``means``: with the probe means so far)."""
     name, jobs = load_plan(study_dir)
     now = time.time()
     states = {j.id: job_state(j, study_dir, now) for j in jobs}
@@ -127,24 +127,26 @@ def snapshot(study_dir: Path, means_cache: dict | None = None) -> Snapshot:
     state = "not started" if not record else "running" if record["running"] else "finished"
     if record and not record["running"] and record.get("state") == "running":
         state = "stopped"  # the study process is gone without having finished: killed
-    past = _past_wall(study_dir, record.get("invocation"))
+    past = phase_times(study_dir, skip=record.get("invocation"))[0]
+    progress = {j.id: _step_fraction(j, study_dir) for j in jobs if states[j.id] == "running"}
     snap = Snapshot(
         name=name,
         folder=study_dir,
         state=state,
         phase=record.get("phase") if state == "running" else None,
         elapsed_s=now - record["started"] if state == "running" else None,
-        phases=[_phase(p, jobs, states, record, now, study_dir, past) for p in PHASES],
+        phases=[_phase(p, jobs, states, record, now, study_dir, past, progress) for p in PHASES],
     )
     for job in jobs:
         run = job.path(study_dir)
         if states[job.id] == "running":
             started = (read_record(run / JOB_FILE) or {}).get("started", now)
-            snap.running.append((job_label(job), _step_fraction(job, study_dir)[1], now - started))
+            snap.running.append((job_label(job), progress[job.id][1], now - started))
         elif states[job.id] in ("failed", "incomplete"):
             log = run / LOG_FILE
             snap.failed.append((job_label(job), str(log if log.is_file() else run)))
-    snap.means = _means(jobs, states, study_dir, {} if means_cache is None else means_cache)
+    if means:
+        snap.means = _means(jobs, states, study_dir, {} if means_cache is None else means_cache)
     report = study_dir / "report.html"
     snap.report = report if report.is_file() else None
     return snap
@@ -221,8 +223,10 @@ def render(snap: Snapshot, max_rows: int | None = 12) -> Any:
     if snap.failed:
         parts.append(_listing("failed or incomplete (see the log)", snap.failed, max_rows))
     if snap.means is not None:
-        means = Table(title="test score so far, mean (runs)", title_justify="left", box=None,
-                      header_style="bold", pad_edge=False)  # fmt: skip
+        title = "test score, mean (runs)" + (" so far" if snap.state == "running" else "")
+        means = Table(
+            title=title, title_justify="left", box=None, header_style="bold", pad_edge=False
+        )
         means.add_column("task · mode · labels")
         for arm in snap.means.columns:
             means.add_column(str(arm), justify="right")
