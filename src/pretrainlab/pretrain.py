@@ -28,6 +28,7 @@ from pretrainlab.perf import tune_allocator
 from pretrainlab.recipe import Recipe, Run
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
 from pretrainlab.run import LAST_CKPT, RunRecord
+from pretrainlab.warmstart import load_body, prior_compute
 
 
 def _check_resume(
@@ -101,6 +102,8 @@ def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
         stale.unlink(missing_ok=True)
     if last.exists():
         _check_resume(last, objective, record, data.data_hash)
+    elif recipe.init_from:  # a fresh start from another run's body (a resume has its own)
+        load_body(objective.model, recipe.init_from)
     atomic_write_text(run_dir / "config.yaml", config_text)
     record.start(
         **objective.describe(),  # what probes, pooling and the study read of the objective
@@ -111,10 +114,12 @@ def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
         data=data.stats,
         parameters=sum(p.numel() for p in objective.parameters()),
         resumed_from_step=_step(last) if last.exists() else None,
+        init_from=str(recipe.init_from) if recipe.init_from else None,
         # what the run is declared to spend: the equal-compute terms of a study
         compute={
             "budget": recipe.budget.kind,
             **spent(cfg.trainer.max_steps, recipe.tokens_per_step, recipe.flops_per_token),
+            **prior_compute(recipe.init_from),  # what the init_from run spent before this one
         },
     )
     run = recipe.build(run_dir, data, objective, record)

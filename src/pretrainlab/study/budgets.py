@@ -161,11 +161,15 @@ def _check_warmup(arm: str, steps: int, optim: Any) -> None:
 
 
 def waves(jobs: list[Job]) -> list[list[Job]]:
-    """Pretraining jobs grouped by their budget's index on the axis, smallest first."""
-    by_index: dict[int, list[Job]] = {}
+    """Pretraining jobs grouped by their budget's index on the axis, smallest first; at each
+    index, the jobs that start from another run (``init_from=``, e.g. SimCSE on an arm's MLM
+    encoder) after the rest, so the runs they name are finished (one level: a source that
+    itself has ``init_from`` runs in the same wave as the jobs that read it)."""
+    by_key: dict[tuple[int, bool], list[Job]] = {}
     for job in jobs:
-        by_index.setdefault(job.meta.get("budget_index", 0), []).append(job)
-    return [by_index[i] for i in sorted(by_index)]
+        later = any(o.startswith("init_from=") for o in job.overrides)
+        by_key.setdefault((job.meta.get("budget_index", 0), later), []).append(job)
+    return [by_key[k] for k in sorted(by_key)]
 
 
 def branch_runs(jobs: list[Job], study_dir: Path) -> int:

@@ -168,6 +168,8 @@ def compute_by_arm(jobs: list[Job], study_dir: Path) -> str | None:
     for arm, c in seen.items():
         accs = "".join(f", {key} {sum(v) / len(v):.3f}" for key, v in reached.get(arm, {}).items())
         steps = f"{c['steps']} steps, {c['tokens'] / 1e6:.2f}M tokens, {c['flops']:.3g} FLOPs"
+        if c.get("prior_flops"):  # init_from: the run it started from spent this before
+            steps += f" after {c['prior_tokens'] / 1e6:.2f}M tokens, {c['prior_flops']:.3g} FLOPs"
         parts.append(f"{arm}: {steps}{accs}")
     budget = next((c["budget"] for c in seen.values() if c.get("budget")), None)
     return ("; ".join(parts) + f" (matched on {budget or 'steps'})") if parts else None

@@ -26,7 +26,9 @@ from pretrainlab.study.budgets import BudgetAxis, axis_arm, budget_axis, slug
 
 SCRATCH = "scratch"
 TWIN_SUFFIX = "_twin"  # study.control_twin: the negative-control copy of an arm
-STUDY_PATH_KEYS = ("checkpoint", "scratch_from")  # probe overrides that name a study run
+# overrides that name a study run, relative to the study directory in a plan: a probe's
+# checkpoint / scratch_from, a pretraining arm's init_from (a glob such as pretrain/mlm-s${seed}-*)
+STUDY_PATH_KEYS = ("checkpoint", "scratch_from", "init_from")
 
 
 @dataclass
