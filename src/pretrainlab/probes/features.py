@@ -94,15 +94,25 @@ def encode_split(
     max_length: int,
     segments: bool,
     batch_size: int = 64,
+    every_layer: bool = False,
 ) -> Tensor:
-    """Pooled features (N, H) for a classification / pair split."""
+    """Pooled features (N, H) for a classification / pair split; with ``every_layer``, those of
+    every hidden state, (L + 1, N, H), 0 being the embeddings' output."""
     encoder.eval()
     out = []
     for start in range(0, len(ds), batch_size):
         batch = tokenize(ds[start : start + batch_size], tokenizer, max_length, segments)
-        hidden = encoder(**batch).last_hidden_state  # (B, T, H)
-        out.append(pool(hidden, batch["attention_mask"], pooling).float())
-    return torch.cat(out)
+        states = encoder(**batch, output_hidden_states=every_layer)
+        hidden = torch.stack(states.hidden_states) if every_layer else states.last_hidden_state
+        out.append(pool_layers(hidden, batch["attention_mask"], pooling).float())
+    return torch.cat(out, dim=-2)
+
+
+def pool_layers(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
+    """:func:`pool` of (B, T, H), or of each layer of (L, B, T, H) -> (L, B, H)."""
+    if hidden.dim() == 3:
+        return pool(hidden, attention_mask, pooling)
+    return torch.stack([pool(h, attention_mask, pooling) for h in hidden])
 
 
 def cached_features(cache_dir: Path, key_parts: dict[str, Any], compute: Any) -> Any:

@@ -30,7 +30,7 @@ from pretrainlab.probes.cloze import ZEROSHOT, zero_shot
 from pretrainlab.probes.features import POOLINGS
 from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, update_budget
 from pretrainlab.probes.forgetting import PretrainingLoss
-from pretrainlab.probes.frozen import linear_mdl, linear_probe
+from pretrainlab.probes.frozen import check_layer, linear_mdl, linear_probe
 from pretrainlab.probes.mdl import check_mdl_config, check_mdl_task, mdl_wanted
 from pretrainlab.probes.qa import question_limit
 from pretrainlab.probes.reference import KINDS as REFERENCE_KINDS
@@ -143,6 +143,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
     task: ProbeTask = build(cfg.probe.task)
     check_mdl_task(cfg.probe, task)
+    check_layer(cfg.probe, task)
     check_mode(cfg.probe.mode, task)  # similarity: linear only
     zeroshot = zero_shot(cfg, ckpt, task)  # a cloze task: the objective's own scorer, else None
     mode = ZEROSHOT if zeroshot else cfg.probe.mode
@@ -206,8 +207,7 @@ def _measure(
     if cfg.probe.mode == "linear":
         dev, test, monitor, tuning = linear_probe(cfg, ckpt, task, rows, pooling, task_key)
         if mdl_wanted(cfg.probe, cfg.probe.mode, task):  # the online code of the same head
-            wd = tuning["chosen"]["weight_decay"]
-            extra["mdl"] = linear_mdl(cfg, ckpt, task, rows, pooling, task_key, wd)
+            extra["mdl"] = linear_mdl(cfg, ckpt, task, rows, pooling, task_key, tuning["chosen"])
     else:
         dev, test, monitor, tuning = _finetune(cfg, ckpt, task, rows, pooling, logger or False)
     extra["reference"] = (
