@@ -161,7 +161,23 @@ def test_two_views_differ_only_by_dropout():
     )
     objective.eval()
     assert torch.equal(*objective.views(batch))
-    assert ContrastiveObjective.describe()["probe_pooling"] == "cls"
+    assert objective.describe()["probe_pooling"] == "cls"
+
+
+def test_mean_pooling_is_what_the_loss_compares_and_what_probes_read():
+    objective = _objective(ContrastiveObjective, pooling="mean")
+    objective.eval()  # one pass: the views are identical
+    first, second = objective.views(objective.collate(_blocks()))
+    out = objective.compute_loss(objective.collate(_blocks()))
+    assert out.loss.item() == pytest.approx(
+        info_nce(first.mean(1), second.mean(1), 0.05).item(), rel=1e-4
+    )
+    assert out.loss.item() != pytest.approx(info_nce(first[:, 0], second[:, 0], 0.05).item())
+    assert objective.describe()["probe_pooling"] == "mean"
+    assert not objective.describe()["trains_cls"]
+    both = _objective(MLMContrastiveObjective, pooling="mean")
+    assert both.describe()["probe_pooling"] == "mean"
+    assert _objective(MLMContrastiveObjective).describe()["probe_pooling"] == "cls"
 
 
 # --- weighting ------------------------------------------------------------------------------
@@ -260,6 +276,7 @@ BAD = [
     (["objective=contrastive", "objective.temperature=0"], "objective.temperature=0"),
     (["objective=contrastive", "objective.temperature=-0.1"], "objective.temperature=-0.1"),
     (["objective=contrastive", "objective.dropout=0"], "objective.dropout=0"),
+    (["objective=contrastive", "objective.pooling=max"], "objective.pooling='max'"),
     (["objective=mlm_nsp", "objective.weighting=sometimes"], "objective.weighting='sometimes'"),
     (["objective=mlm_contrastive", "objective.gradnorm_alpha=-1"], "objective.gradnorm_alpha=-1"),
 ]

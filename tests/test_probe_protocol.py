@@ -16,6 +16,7 @@ from pretrainlab.objectives.nsp import NSPObjective
 from pretrainlab.probes import run as probe_run
 from pretrainlab.probes.run import probe
 from pretrainlab.probes.tuning import tune
+from tests.test_objectives_zoo_b import _objective
 
 FT = ["probe.mode=finetune", "probe.train_examples=64", "probe.finetune.max_steps=6"]
 FT += ["probe.finetune.eval_every=4", "probe.finetune.max_epochs=null"]  # 4 steps an epoch
@@ -113,9 +114,9 @@ def nsp_run(pretrain_cfg, tmp_path_factory):
 
 
 def test_auto_pooling_follows_what_the_objective_trains(pretrained, nsp_run, probe_cfg, tmp_path):
-    declared = {o.name: o.probe_pooling() for o in (MLMObjective, CLMObjective, NSPObjective)}
-    assert declared == {"mlm": "mean", "clm": "last", "nsp": "cls"}
-    assert MLMNSPObjective.probe_pooling() == "cls"
+    built = [_objective(o) for o in (MLMObjective, CLMObjective, NSPObjective, MLMNSPObjective)]
+    declared = {o.name: o.probe_pooling() for o in built}
+    assert declared == {"mlm": "mean", "clm": "last", "nsp": "cls", "mlm_nsp": "cls"}
 
     def pooling(checkpoint, *overrides):
         cfg = probe_cfg(checkpoint, "sentiment", "probe.train_examples=50", *overrides)

@@ -7,8 +7,8 @@ import torch
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
+from pretrainlab.models.encoder import pool
 from pretrainlab.probes import features
-from pretrainlab.probes.features import pool
 from pretrainlab.probes.run import budget_indices, probe
 
 

@@ -21,9 +21,31 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
+from torch import Tensor
 from transformers import BertConfig, PretrainedConfig, RoFormerConfig
 
 from pretrainlab.errors import PretrainlabError
+
+POOLINGS = (
+    "cls",
+    "last",
+    "mean",
+)  # what pool() reads; probe.pooling=auto: checkpoint._auto_pooling
+
+
+def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
+    """(B, T, H) -> (B, H): the [CLS] (first) token, the last real token or the mean of the
+    real tokens; shared by probes and the objectives whose loss reads a pooled vector.
+    Assumes right padding."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        last = attention_mask.sum(1) - 1  # (B,) index of the last non-pad token
+        return hidden[torch.arange(hidden.size(0)), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
 
 FAMILIES = {"learned": "bert", "rotary": "roformer"}  # position -> transformers model_type
 

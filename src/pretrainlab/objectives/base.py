@@ -121,30 +121,28 @@ class PretrainObjective(pl.LightningModule):
         for name, head in self.extra_heads().items():
             head.load_state_dict(load_file(str(Path(folder) / f"{name}.safetensors")))
 
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """What the rest of the package needs to know about this objective, written into
         run.json: probes, pooling and the study read these fields, never the objective's name."""
         return {
-            "objective": cls.name,
-            "causal": cls.causal,
-            "uses_segments": cls.uses_segments,
-            "trains_cls": cls.trains_cls,
-            "data_format": cls.data_format,
-            "probe_pooling": cls.probe_pooling(),  # what probe.pooling=auto pools from it
-            "loss_terms": list(cls.loss_terms),
-            "lm_head": cls.candidate_scorer() is not None,
+            "objective": self.name,
+            "causal": self.causal,
+            "uses_segments": self.uses_segments,
+            "trains_cls": self.trains_cls,
+            "data_format": self.data_format,
+            "probe_pooling": self.probe_pooling(),  # what probe.pooling=auto pools from it
+            "loss_terms": list(self.loss_terms),
+            "lm_head": self.candidate_scorer() is not None,
         }
 
-    @classmethod
-    def probe_pooling(cls) -> str:
+    def probe_pooling(self) -> str:
         """What ``probe.pooling=auto`` pools from this objective's encoder (recorded in
         run.json): the token its loss trains to summarise the input. Causal attention: the
         last token, the only one that sees it all; [CLS] where a loss reads it; otherwise the
         mean of every token, since a token-level loss (MLM) puts nothing on [CLS]."""
-        if cls.causal:
+        if self.causal:
             return "last"
-        return "cls" if cls.trains_cls else "mean"
+        return "cls" if self.trains_cls else "mean"
 
     @classmethod
     def candidate_scorer(cls) -> CandidateScorer | None:

@@ -4,9 +4,13 @@ batch's (in-batch negatives): cross-entropy over cosine similarities / ``tempera
 
 - Input: the packed blocks every block objective reads ([CLS] + seq_len-1 tokens of running
   text, crossing sentence and document boundaries), not single sentences.
-- Pooling: the [CLS] token's last hidden state, without SimCSE's training-time MLP (the paper
-  finds [CLS] with or without it close for unsupervised SimCSE), so ``probe_pooling`` is
-  ``cls``: what the loss trains is what a probe reads.
+- Pooling (``pooling``): the [CLS] token's last hidden state (``cls``, the default), without
+  SimCSE's training-time MLP (the paper finds [CLS] with or without it close for unsupervised
+  SimCSE), or the mean of the block's tokens (``mean``; the paper's average pooling). A
+  probe's ``auto`` pooling reads what the loss trains (``probe_pooling``). ``mean`` is for
+  an encoder continued from one whose [CLS] no loss trained (MLM, ``init_from``): measured on
+  the zoo, 142 [CLS]-pooled SimCSE steps from ``mlm_90`` leave a zero-shot [CLS] cosine of
+  0.013 while the same encoder's mean-pooled cosine is 0.412 (experiments/objective_zoo).
 - Noise: ``dropout`` (SimCSE: 0.1) on the hidden states during pretraining, whatever the
   encoder config says (``encoder=tiny`` sets ``encoder.dropout=0.0`` for short MLM runs, and
   with no dropout the two views are the same and the loss has nothing to align). The export
@@ -28,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pretrainlab.data.datamodule import ExampleKey
-from pretrainlab.models.encoder import EncoderSpec
+from pretrainlab.models.encoder import EncoderSpec, pool
 from pretrainlab.objectives.base import PretrainObjective, StepOutput
 from pretrainlab.objectives.body import BODIES, set_hidden_dropout, without_pooler
 from pretrainlab.objectives.knobs import Knob
@@ -53,11 +57,18 @@ class DropoutViews:
             " (SimCSE uses 0.1; with no dropout the two views of an input are the same and the "
             "contrastive loss has nothing to align)",
         ),
+        "pooling": Knob(
+            "cls",
+            " (what the loss compares: the [CLS] vector, or the mean of the input's tokens)",
+            choices=("cls", "mean"),
+            optional=True,  # runs made before it resume
+        ),
     }
     model: Any
     training: bool
     temperature: float
     dropout: float
+    pooling: str
 
     @classmethod
     def extra_flops(cls, encoder: EncoderSpec, seq: int, vocab: int, **params: Any) -> list[float]:
@@ -87,15 +98,24 @@ class DropoutViews:
         first, second = self.encode(doubled).last_hidden_state.chunk(2)
         return first, second
 
+    @property
+    def trains_cls(self) -> bool:  # type: ignore[override]
+        """The loss reads the [CLS] vector unless it mean-pools (``probe.pooling=auto`` then
+        reads the mean, what the loss trains)."""
+        return self.pooling == "cls"
+
     def contrastive_loss(self, first: Tensor, second: Tensor) -> StepOutput:
-        loss = info_nce(first[:, 0], second[:, 0], self.temperature)  # [CLS] of each view
+        """InfoNCE between the two views' pooled vectors (``pooling``). Blocks are packed,
+        with no padding: mean pooling averages every position."""
+        real = first.new_ones(first.shape[:2])  # (B, T)
+        a, b = pool(first, real, self.pooling), pool(second, real, self.pooling)
+        loss = info_nce(a, b, self.temperature)
         return StepOutput(loss, {"contrastive_loss": (loss, first.shape[0])}, {})
 
 
 class ContrastiveObjective(DropoutViews, PretrainObjective):
     name = "contrastive"
     hf_classes = BODIES
-    trains_cls = True  # the loss reads the [CLS] token's vector
     loss_terms = ("contrastive_loss",)
 
     def collate(self, examples: list[tuple[ExampleKey, Tensor]]) -> dict[str, Tensor]:

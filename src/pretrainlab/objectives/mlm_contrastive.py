@@ -1,7 +1,7 @@
 """Masked LM plus SimCSE in one network: the masked batch is encoded twice with dropout
 (:class:`~pretrainlab.objectives.contrastive.DropoutViews`); the MLM loss reads the first
-view's masked positions, the contrastive loss the two views' [CLS] vectors ([CLS] is never
-masked). The terms are summed under ``objective.weighting``
+view's masked positions, the contrastive loss the two views' pooled vectors (``pooling``:
+[CLS], never masked, or the mean). The terms are summed under ``objective.weighting``
 (:mod:`pretrainlab.objectives.weighting`); each is logged beside the total. The export is
 the masked-LM model (fill-mask works)."""
 
@@ -23,7 +23,6 @@ class MLMContrastiveObjective(WeightedTerms, DropoutViews, MLMObjective):
     contrastive knobs in :class:`DropoutViews`, the masking knobs in :class:`MaskedTokens`."""
 
     name = "mlm_contrastive"
-    trains_cls = True  # the contrastive term reads [CLS]
     loss_terms = ("mlm_loss", "contrastive_loss")
 
     def compute_loss(self, batch: dict[str, Tensor]) -> StepOutput:

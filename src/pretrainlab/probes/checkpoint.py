@@ -15,8 +15,7 @@ from transformers.utils import logging as hf_logging
 from pretrainlab.data.tokenizer import load_tokenizer
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import file_sha256, read_json
-from pretrainlab.models.encoder import FAMILIES
-from pretrainlab.probes.features import POOLINGS
+from pretrainlab.models.encoder import FAMILIES, POOLINGS
 
 SCRATCH = "scratch"
 

@@ -15,21 +15,9 @@ from torch.utils.data import DataLoader
 from transformers import BatchEncoding, PreTrainedTokenizerFast
 
 from pretrainlab.io import cached_folder, content_hash
+from pretrainlab.models.encoder import pool
 
 FEATURES_FILE = "features.pt"
-
-POOLINGS = ("cls", "last", "mean")  # probe.pooling=auto: see checkpoint._auto_pooling
-
-
-def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
-    """(B, T, H) -> (B, H). Assumes right padding."""
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "last":
-        last = attention_mask.sum(1) - 1  # (B,) index of the last non-pad token
-        return hidden[torch.arange(hidden.size(0)), last]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 def padded_batch(

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pretrainlab.callbacks import StepProgressBar
+from pretrainlab.models.encoder import pool
 from pretrainlab.objectives.optim import OptimSpec, lr_schedule
-from pretrainlab.probes.features import pool
 from pretrainlab.probes.tagging import IGNORE
 
 

@@ -25,9 +25,9 @@ from pretrainlab.config import PROBE_KNOBS, build, check_choice, check_knobs
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import atomic_write_json, atomic_write_text, content_hash
+from pretrainlab.models.encoder import POOLINGS
 from pretrainlab.probes.checkpoint import SCRATCH, Checkpoint, load_checkpoint
 from pretrainlab.probes.cloze import ZEROSHOT, zero_shot
-from pretrainlab.probes.features import POOLINGS
 from pretrainlab.probes.finetune import FinetuneModule, fit_steps, predict, update_budget
 from pretrainlab.probes.forgetting import PretrainingLoss
 from pretrainlab.probes.frozen import check_layer, linear_mdl, linear_probe
