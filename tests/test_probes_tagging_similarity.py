@@ -185,15 +185,21 @@ def test_spearman_by_hand():
     assert correlations([1, 3, 2, 4], [1, 2, 3, 4])["spearman"] == pytest.approx(0.8)
 
 
-def test_similarity_grades_count_shared_facts():
-    maker, rng = SimilarityMaker(build_world(0)), random.Random(0)
-    for shared in range(FACTS_PER_TEXT + 1):
+def test_similarity_grades_follow_the_sts_scale():
+    world = build_world(0)
+    maker, rng = SimilarityMaker(world), random.Random(0)
+    names = [p.name for p in world.people]
+    for shared in (None, *range(FACTS_PER_TEXT + 1)):
         row = maker(rng, shared)
-        assert row["label"] == pytest.approx(5 * shared / FACTS_PER_TEXT)
+        expected = 0.0 if shared is None else 1 + 4 * shared / FACTS_PER_TEXT
+        assert row["label"] == pytest.approx(expected)
+        assert row["subset"] == ("other_person" if shared is None else "same_person")
         sentences = [s for s in row["text"].split(". ") if s]
         assert len(sentences) == FACTS_PER_TEXT
-    task = load_embedded_task("similarity", train_size=40, dev_size=20, test_size=20)
-    assert Counter(task.splits["test"]["label"]).most_common()[0][1] == 5  # 4 grades x 5
+        who = [next(n for n in names if n in t) for t in (row["text"], row["text_pair"])]
+        assert (who[0] == who[1]) == (shared is not None)  # one person unless graded 0
+    task = load_embedded_task("similarity", train_size=40, dev_size=20, test_size=25)
+    assert set(Counter(task.splits["test"]["label"]).values()) == {5}  # 5 grades x 5
 
 
 @pytest.mark.parametrize("task", ["tagging", "similarity"])
@@ -210,7 +216,9 @@ def test_linear_probe_end_to_end(pretrained, probe_cfg, tmp_path, task):
         )
     else:
         assert result["metric"] == "spearman" and {"spearman_cosine", "pearson"} <= set(test)
-        assert set(result["reference"]["bow"]) >= {"spearman", "spearman_cosine"}
+        within = {"spearman_same_person", "spearman_cosine_same_person"}
+        assert within <= set(test) and not any("other_person" in k for k in test)  # one grade
+        assert set(result["reference"]["bow"]) >= {"spearman", "spearman_cosine", *within}
         assert result["reference"]["bow"]["spearman"] > 0.3  # the classical check finds it
     assert all(-1 <= v <= 1 for v in test.values())
 

@@ -61,15 +61,7 @@ def test_every_experiment_expands(tmp_path):
         for job in jobs:  # every job's overrides compose into a valid config
             if job.id < 3 or job.kind == "pretrain":
                 job_cfg = compose_config(job.kind, job.overrides)
-            if job.kind != "pretrain" or job.seed != jobs[0].seed:
-                continue
-            if any(o.startswith("init_from=") for o in job.overrides):
-                # its source is an arm the study trains first: not there yet, and said so
-                with pytest.raises(
-                    PretrainlabError, match=r"init_from='pretrain/mlm_90-s0-\*' names 0"
-                ):
-                    Recipe.from_cfg(job_cfg)
-            else:  # and pass validation
+            if job.kind == "pretrain" and job.seed == jobs[0].seed:  # and pass validation
                 assert Recipe.from_cfg(job_cfg).cfg.trainer.max_steps > 0
 
 

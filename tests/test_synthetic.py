@@ -162,7 +162,7 @@ def test_probe_task_shapes_and_balance(tasks):
         "lexical": {"text", "label", "subset"},  # tests/test_lexical.py
         "direction": {"id", "question", "context", "answers", "subset", "candidates"},
         "tagging": {"tokens", "tags", "subset", "target"},  # test_probes_tagging_similarity
-        "similarity": {"text", "text_pair", "label"},
+        "similarity": {"text", "text_pair", "label", "subset"},
     }
     for name, task in tasks.items():
         assert task.name == name

@@ -3,6 +3,8 @@ what that run spent, and bad sources are refused before any work."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 from transformers import AutoModel
@@ -11,7 +13,7 @@ from pretrainlab.errors import PretrainlabError
 from pretrainlab.io import read_json
 from pretrainlab.pretrain import pretrain
 from pretrainlab.recipe import Recipe
-from pretrainlab.warmstart import load_body
+from pretrainlab.warmstart import load_body, source_run
 
 
 def _body(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -20,9 +22,9 @@ def _body(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def test_the_body_is_copied_and_the_heads_start_fresh(pretrain_cfg, pretrained):
     source = pretrained["mlm"]
-    recipe = Recipe.from_cfg(pretrain_cfg("objective=contrastive", f"init_from={source}"))
-    assert recipe.init_from == source
-    _, objective = recipe.prepare()
+    cfg = pretrain_cfg("objective=contrastive", f"init_from={source}")
+    assert source_run(cfg) == source
+    _, objective = Recipe.from_cfg(cfg).prepare()
     theirs = _body(AutoModel.from_pretrained(str(source / "hf")))
     before = _body(objective.model)
     assert any(not torch.equal(before[k], theirs[k]) for k in theirs)  # a fresh init differs
@@ -60,8 +62,25 @@ def test_a_bad_source_is_refused_before_work(pretrain_cfg, pretrained, tmp_path,
         overrides = [f"init_from={tmp_path}"]
     else:
         overrides.append("encoder.hidden=64")
+    cfg = pretrain_cfg("objective=contrastive", *overrides)
+    Recipe.from_cfg(cfg)  # the config alone is valid: the source is checked where it is read
     with pytest.raises(PretrainlabError, match=match):
-        Recipe.from_cfg(pretrain_cfg("objective=contrastive", *overrides))
+        pretrain(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_reading_a_continued_run_does_not_need_its_source(pretrain_cfg, pretrained, tmp_path):
+    """A probe's forgetting monitor rebuilds the run's recipe from its config: a source
+    moved or deleted since must not stop it."""
+    from pretrainlab.probes.forgetting import PretrainingLoss
+
+    source = tmp_path / "source"
+    shutil.copytree(pretrained["mlm"], source)
+    run = tmp_path / "continued"
+    pretrain(pretrain_cfg("objective=mlm", "trainer.max_steps=2", f"init_from={source}"), run)
+    shutil.rmtree(source)
+    loss = PretrainingLoss(run)(AutoModel.from_pretrained(str(run / "hf")))
+    assert 0 < loss < 20  # the MLM loss of the continued encoder on held-out text
 
 
 def test_a_study_runs_the_arms_that_start_from_others_last(tmp_path):

@@ -28,7 +28,7 @@ from pretrainlab.perf import tune_allocator
 from pretrainlab.recipe import Recipe, Run
 from pretrainlab.redact import redact_hydra_run, redacted_yaml
 from pretrainlab.run import LAST_CKPT, RunRecord
-from pretrainlab.warmstart import load_body, prior_compute
+from pretrainlab.warmstart import load_body, prior_compute, source_run
 
 
 def _check_resume(
@@ -59,10 +59,13 @@ def _check_resume(
 
 def pretrain(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     recipe = Recipe.from_cfg(cfg)  # every rule checked here, before any data or model work
+    # the run it continues, checked here too: only a run that starts from it needs it (a
+    # probe or a study plan that validates this config does not)
+    init_from = source_run(cfg)
     run_dir = Path(run_dir)
     check_writable(run_dir)
     with disk_errors(run_dir):
-        return _pretrain(recipe, run_dir)
+        return _pretrain(recipe, run_dir, init_from)
 
 
 def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, float] | None:
@@ -77,7 +80,7 @@ def _finished(run_dir: Path, record: RunRecord, config_text: str) -> dict[str, f
     return None
 
 
-def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
+def _pretrain(recipe: Recipe, run_dir: Path, init_from: Path | None) -> dict[str, float]:
     cfg = recipe.cfg
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -102,8 +105,8 @@ def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
         stale.unlink(missing_ok=True)
     if last.exists():
         _check_resume(last, objective, record, data.data_hash)
-    elif recipe.init_from:  # a fresh start from another run's body (a resume has its own)
-        load_body(objective.model, recipe.init_from)
+    elif init_from:  # a fresh start from another run's body (a resume has its own)
+        load_body(objective.model, init_from)
     atomic_write_text(run_dir / "config.yaml", config_text)
     record.start(
         **objective.describe(),  # what probes, pooling and the study read of the objective
@@ -114,12 +117,12 @@ def _pretrain(recipe: Recipe, run_dir: Path) -> dict[str, float]:
         data=data.stats,
         parameters=sum(p.numel() for p in objective.parameters()),
         resumed_from_step=_step(last) if last.exists() else None,
-        init_from=str(recipe.init_from) if recipe.init_from else None,
+        init_from=str(init_from) if init_from else None,
         # what the run is declared to spend: the equal-compute terms of a study
         compute={
             "budget": recipe.budget.kind,
             **spent(cfg.trainer.max_steps, recipe.tokens_per_step, recipe.flops_per_token),
-            **prior_compute(recipe.init_from),  # what the init_from run spent before this one
+            **prior_compute(init_from),  # what the init_from run spent before this one
         },
     )
     run = recipe.build(run_dir, data, objective, record)

@@ -38,7 +38,6 @@ from pretrainlab.objectives.base import PretrainObjective
 from pretrainlab.objectives.optim import OptimSpec, decay_start
 from pretrainlab.redact import redact_config
 from pretrainlab.run import DECAY_CKPT, LAST_CKPT, RunRecord
-from pretrainlab.warmstart import source_run
 
 
 @dataclass
@@ -75,7 +74,6 @@ class Recipe:
     budget: ComputeBudget
     tokens_per_step: int
     flops_per_token: float  # declared: with tokenizer.vocab_size, before the tokenizer exists
-    init_from: Path | None = None  # the finished run whose body starts this one (warmstart.py)
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> Recipe:
@@ -108,7 +106,6 @@ class Recipe:
             budget=budget,
             tokens_per_step=tokens_per_step,
             flops_per_token=flops_per_token,
-            init_from=source_run(cfg),
         )
 
     def prepare(self, with_train: bool = True) -> tuple[PretrainData, PretrainObjective]:

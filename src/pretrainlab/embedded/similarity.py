@@ -1,30 +1,51 @@
-"""The embedded ``similarity`` task: graded pairs of short texts about one person of the world,
-scored by how many facts they share (STS-B style, 0 to 5).
+"""The embedded ``similarity`` task: graded pairs of short texts, on STS-B's 0-5 scale.
 
-Each text states :data:`FACTS_PER_TEXT` of the person's facts (relations of
+Each text states :data:`FACTS_PER_TEXT` facts of one person of the world (relations of
 :data:`~pretrainlab.embedded.world.RELATIONS`), one sentence each, the first naming the person
-and the rest a pronoun. ``text_pair`` restates ``shared`` of ``text``'s facts in another
-template (a paraphrase: same relation and value, other words) and states the person's other
-relations for the rest, so the score ``5 * shared / FACTS_PER_TEXT`` is fixed by the facts
-alone; ``shared`` is uniform over 0..FACTS_PER_TEXT. A bag-of-words cosine is a classical
-check that the grade is in the words (shared values are shared words); an encoder has to see
-that "was born in X" and "X is the birthplace of" state one fact.
+and the rest a pronoun. The grades follow STS-B's annotation guide:
+
+- 0, "completely dissimilar" (subset ``other_person``): the two texts are about two people.
+- 1, "not equivalent, but on the same topic", to 5, "completely equivalent" (subset
+  ``same_person``): one person, and ``text_pair`` restates ``shared`` of ``text``'s facts in
+  another template (a paraphrase: same relation and value, other words) and states the
+  person's other relations for the rest; the score is ``1 + 4 * shared / FACTS_PER_TEXT``.
+
+Every grade is equally frequent. The whole scale is what STS scores; ``same_person`` alone
+(the fine, within-topic grades) is reported as its own subset. Before the ``other_person``
+rows were added the task was ``same_person`` alone, and there a mean-pooled encoder tuned by
+SimCSE, which separates unrelated texts well, ranked below raw MLM (experiments/objective_zoo).
+
+A bag-of-words cosine is a classical check that the grade is in the words (shared values are
+shared words); an encoder has to see that "was born in X" and "X is the birthplace of" state
+one fact.
 """
 
 from __future__ import annotations
 
 import random
 
-from pretrainlab.data.tasks.sts import FEATURES  # noqa: F401 (the columns of both readers)
+import datasets
+
+from pretrainlab.data.tasks.sts import FEATURES as STS_FEATURES
 from pretrainlab.embedded.facts import GROUPS_FOR, TEMPLATES, render, slots
 from pretrainlab.embedded.world import RELATIONS, Person, World
 
 FACTS_PER_TEXT = 3  # at most half the relations, so a pair can share none
 SCORE_RANGE = (0.0, 5.0)
+OTHER_PERSON, SAME_PERSON = "other_person", "same_person"
+GRADES = FACTS_PER_TEXT + 2  # two people, then one person sharing 0..FACTS_PER_TEXT facts
+FEATURES = datasets.Features({**STS_FEATURES, "subset": datasets.Value("string")})
 NOTE = (
-    f"Pairs of {FACTS_PER_TEXT}-sentence texts about one person; the score (0-5) is 5 x the "
-    f"share of the {FACTS_PER_TEXT} facts both texts state (restated in other words)."
+    f"Pairs of {FACTS_PER_TEXT}-sentence texts, STS-B's 0-5 scale: 0 for two people "
+    f"(other_person); for one person (same_person), 1 + 4 x the share of the "
+    f"{FACTS_PER_TEXT} facts both texts state (restated in other words)."
 )
+
+
+def score(shared: int | None) -> float:
+    """The grade of a pair: 0 for two people (``shared`` None), else ``1 + 4 * shared /
+    FACTS_PER_TEXT``."""
+    return 0.0 if shared is None else 1.0 + 4.0 * shared / FACTS_PER_TEXT
 
 
 class SimilarityMaker:
@@ -34,19 +55,26 @@ class SimilarityMaker:
         self.world = world
 
     def make_row(self, rng: random.Random, index: int, _split: str) -> dict:
-        """Row ``index``: ``shared = index mod (FACTS_PER_TEXT + 1)``, so every grade is as
-        frequent as every other in each split."""
-        return self(rng, index % (FACTS_PER_TEXT + 1))
+        """Row ``index``: two people when ``index mod GRADES`` is 0, else one person sharing
+        ``index mod GRADES - 1`` facts, so every grade is as frequent as every other."""
+        grade = index % GRADES
+        return self(rng, None if grade == 0 else grade - 1)
 
-    def __call__(self, rng: random.Random, shared: int) -> dict:
+    def __call__(self, rng: random.Random, shared: int | None) -> dict:
+        """A pair sharing ``shared`` facts of one person, or (None) about two people."""
         person = rng.choice(self.world.people)
         first = rng.sample(RELATIONS, FACTS_PER_TEXT)
-        rest = [r for r in RELATIONS if r not in first]
-        second = rng.sample(first, shared) + rng.sample(rest, FACTS_PER_TEXT - shared)
-        rng.shuffle(second)
         text, used = self._text(rng, person, first, {})
-        text_pair, _ = self._text(rng, person, second, used)
-        return {"text": text, "text_pair": text_pair, "label": 5.0 * shared / FACTS_PER_TEXT}
+        if shared is None:
+            other = rng.choice([p for p in self.world.people if p is not person])
+            text_pair, _ = self._text(rng, other, rng.sample(RELATIONS, FACTS_PER_TEXT), {})
+        else:
+            rest = [r for r in RELATIONS if r not in first]
+            second = rng.sample(first, shared) + rng.sample(rest, FACTS_PER_TEXT - shared)
+            rng.shuffle(second)
+            text_pair, _ = self._text(rng, person, second, used)
+        subset = OTHER_PERSON if shared is None else SAME_PERSON
+        return {"text": text, "text_pair": text_pair, "label": score(shared), "subset": subset}
 
     def _text(
         self, rng: random.Random, person: Person, relations: list[str], avoid: dict[str, str]

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerFast
 from pretrainlab.data.tasks.base import ProbeTask
 from pretrainlab.probes.mdl import SUPPORTED_KINDS
 from pretrainlab.probes.metrics import classification_metrics, subset_column
-from pretrainlab.probes.similarity import correlations
+from pretrainlab.probes.similarity import subset_correlations
 
 KINDS = (*SUPPORTED_KINDS, "similarity")  # the tasks it serves
 
@@ -81,5 +81,9 @@ def bow_similarity(task: ProbeTask, tokenizer: PreTrainedTokenizerFast) -> dict[
     norms = np.sqrt(
         np.asarray(a.multiply(a).sum(1)).ravel() * np.asarray(b.multiply(b).sum(1)).ravel()
     )
-    scores = correlations(dots / np.maximum(norms, 1e-12), test["label"])
-    return {**scores, **{f"{k}_cosine": v for k, v in scores.items()}}
+    cosine = dots / np.maximum(norms, 1e-12)
+    subsets = subset_column(test)
+    return {
+        **subset_correlations(cosine, test["label"], subsets),
+        **subset_correlations(cosine, test["label"], subsets, "_cosine"),
+    }

@@ -152,7 +152,10 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     pooling = "none" if zeroshot else ckpt.pooling_for(cfg.probe.pooling)
     # after every input check: bad input leaves an existing run folder as it was
     atomic_write_text(run_dir / "config.yaml", redacted_yaml(cfg))  # secrets redacted
-    task_key = content_hash(OmegaConf.to_container(cfg.probe.task, resolve=True))
+    # the task's config and its rows (datasets' content fingerprints): cached features are
+    # reused only for the same texts, even when a generator changes under an unchanged config
+    fingerprints = {s: getattr(ds, "_fingerprint", None) for s, ds in task.splits.items()}
+    task_key = content_hash([OmegaConf.to_container(cfg.probe.task, resolve=True), fingerprints])
     logger = _logger(cfg, run_dir, ckpt, task)
     try:
         dev, test, monitor, tuning, extra = _measure(cfg, ckpt, task, zeroshot, rows, pooling,

@@ -12,6 +12,9 @@ rank correlation (scipy) between the gold scores and a predicted similarity.
   re-weighting of the embedding's dimensions adds over the raw cosine. Its L2 penalty comes
   from ``probe.linear_similarity.weight_decay_grid``, chosen by dev Spearman.
 
+A task with a ``subset`` column (the embedded one: ``same_person``) also scores each subset
+whose grades vary, both ways (``spearman_same_person``, ``spearman_cosine_same_person``).
+
 Fine-tuning is not built for this kind: ``probe.mode=finetune`` is refused before any work.
 """
 
@@ -30,6 +33,7 @@ from torch import Tensor
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.probes.features import cached_features, encode_split
+from pretrainlab.probes.metrics import subset_column
 from pretrainlab.probes.tuning import probe_grid, tune
 
 
@@ -50,6 +54,20 @@ def correlations(predicted: Any, gold: Any, suffix: str = "") -> dict[str, float
         f"spearman{suffix}": float(spearmanr(predicted, gold).statistic),
         f"pearson{suffix}": float(pearsonr(predicted, gold).statistic),
     }
+
+
+def subset_correlations(
+    predicted: Any, gold: Any, subsets: list[str] | None, suffix: str = ""
+) -> dict[str, float]:
+    """:func:`correlations` over the split, and ``<metric><suffix>_<name>`` over each subset
+    (a task's ``subset`` column) whose gold scores vary (a one-grade subset has no ranking)."""
+    out = correlations(predicted, gold, suffix)
+    predicted, gold = np.asarray(predicted, dtype=float), np.asarray(gold, dtype=float)
+    for name in sorted(set(subsets or ())):
+        rows = np.asarray(subsets) == name
+        if np.ptp(gold[rows]) > 0:
+            out.update(correlations(predicted[rows], gold[rows], f"{suffix}_{name}"))
+    return out
 
 
 def pair_features(u: Tensor, v: Tensor) -> np.ndarray:
@@ -91,9 +109,10 @@ def linear_similarity(
 
     def metrics(split: str) -> dict[str, float]:
         cosine = F.cosine_similarity(feats[split]["u"], feats[split]["v"], dim=-1)
+        subsets = subset_column(task.splits[split])
         return {
-            **correlations(head.predict(x[split]), y[split]),
-            **correlations(cosine, y[split], "_cosine"),
+            **subset_correlations(head.predict(x[split]), y[split], subsets),
+            **subset_correlations(cosine, y[split], subsets, "_cosine"),
         }
 
     return metrics("dev"), metrics("test"), {}, tuning
