@@ -120,6 +120,11 @@ def check_layer(probe: Any, task: ProbeTask) -> None:
         )
 
 
+def _every_layer(cfg: DictConfig) -> bool:
+    """Features of every hidden state are encoded (and cached) unless ``probe.layer=last``."""
+    return cfg.probe.layer != "last"
+
+
 def _feature_key(cfg: DictConfig, ckpt: Checkpoint, pooling: str, task_key: str) -> dict:
     """What the cached features depend on (checkpoint x task x pooling x tokenisation)."""
     return {
@@ -129,7 +134,7 @@ def _feature_key(cfg: DictConfig, ckpt: Checkpoint, pooling: str, task_key: str)
         "pooling": pooling,
         "max_length": cfg.probe.max_length,
         "segments": ckpt.uses_segments,
-        **({"layers": "every"} if cfg.probe.layer != "last" else {}),
+        **({"layers": "every"} if _every_layer(cfg) else {}),
     }
 
 
@@ -162,7 +167,7 @@ def _pooled_features(
     """Pooled (N, H) features of every split, encoded once per key; (L + 1, N, H), every
     layer's, unless ``probe.layer`` is ``last``."""
     enc, tok, seg, length = ckpt.encoder, ckpt.tokenizer, ckpt.uses_segments, cfg.probe.max_length
-    every = cfg.probe.layer != "last"
+    every = _every_layer(cfg)
     return cached_features(
         cfg.paths.cache_dir,
         key,
