@@ -27,11 +27,8 @@ from transformers import BertConfig, PretrainedConfig, RoFormerConfig
 
 from pretrainlab.errors import PretrainlabError
 
-POOLINGS = (
-    "cls",
-    "last",
-    "mean",
-)  # what pool() reads; probe.pooling=auto: checkpoint._auto_pooling
+# what pool() reads; probe.pooling=auto picks one per run (probes/checkpoint._auto_pooling)
+POOLINGS = ("cls", "last", "mean")
 
 
 def pool(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:

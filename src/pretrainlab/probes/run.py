@@ -154,7 +154,7 @@ def probe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     atomic_write_text(run_dir / "config.yaml", redacted_yaml(cfg))  # secrets redacted
     # the task's config and its rows (datasets' content fingerprints): cached features are
     # reused only for the same texts, even when a generator changes under an unchanged config
-    fingerprints = {s: getattr(ds, "_fingerprint", None) for s, ds in task.splits.items()}
+    fingerprints = {s: ds._fingerprint for s, ds in task.splits.items()}
     task_key = content_hash([OmegaConf.to_container(cfg.probe.task, resolve=True), fingerprints])
     logger = _logger(cfg, run_dir, ckpt, task)
     try:
