@@ -54,7 +54,7 @@ def _mtimes(study_dir: Path) -> dict[str, float]:
 
 def test_every_experiment_expands(tmp_path):
     for name in ("mlm_vs_clm", "fact_recall", "nsp_ablation", "mask_rate", "task_weighting",
-                 "objective_zoo", "mlm_vs_clm_tagging"):  # fmt: skip
+                 "objective_zoo", "mlm_vs_clm_tagging", "simcse_similarity"):  # fmt: skip
         cfg = compose_config("study", [f"experiment={name}", f"study.name={name}"])
         jobs = expand(cfg)
         assert {j.kind for j in jobs} == {"pretrain", "probe"}

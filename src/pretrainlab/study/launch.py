@@ -4,13 +4,16 @@ budget wave), the cores split between parallel jobs, the launcher's output kept 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from pretrainlab.errors import PretrainlabError
+from pretrainlab.faults.preemption import PREEMPTED_EXIT
 from pretrainlab.study.plan import Job
 
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
@@ -71,12 +74,14 @@ def launch(
         cmd.append(f"threads={threads}")
     env = {**os.environ, "PRETRAINLAB_STUDY_DIR": str(study_dir)}
     if verbose:
-        subprocess.run(cmd, env=env, check=True)
+        code = run_group(cmd, env)
+        if code:
+            raise subprocess.CalledProcessError(code, cmd)
         return
     log = study_dir / "logs" / f"{jobs[0].kind}.log"
     log.parent.mkdir(exist_ok=True)
     with open(log, "ab") as out:
-        code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        code = run_group(cmd, env, stdout=out, stderr=subprocess.STDOUT)
     if code:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise PretrainlabError(
@@ -84,3 +89,37 @@ def launch(
             f"failure would have been recorded instead): its output is in {log}, ending\n"
             + "\n".join(tail)
         )
+
+
+def run_group(cmd: list[str], env: dict[str, str], **io: Any) -> int:
+    """Run the launcher as its own process group and stop that whole group when the study is
+    stopped (SIGTERM or Ctrl-C): joblib's loky workers, and the jobs running inside them,
+    outlive a killed parent otherwise. Each job gets SIGTERM: a pretraining run saves
+    ``last.ckpt`` at the end of its step (faults/preemption.py), and the same study command
+    resumes. After a SIGTERM the study exits with 143 once the group has gone."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, **io)
+
+    stopped: list[int] = []
+
+    def stop() -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group has already gone
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+        stop()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        stop()
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stopped:
+        print("[study] stopped by SIGTERM: its jobs were stopped too; the same command resumes",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(PREEMPTED_EXIT)
+    return code
