@@ -1,4 +1,5 @@
-"""Token tagging and sentence similarity: the embedded tasks' construction, the CoNLL and STS
+"""Token tagging and sentence similarity: the embedded tasks' construction (word_similarity,
+similarity's positive control, included), the CoNLL and STS
 readers (and their bad input), seqeval F1 and Spearman on hand-made cases, sub-word alignment,
 and a linear probe of each task end to end on the tiny checkpoints."""
 
@@ -12,6 +13,8 @@ import torch
 from pretrainlab.data.tasks.conll import load_conll
 from pretrainlab.data.tasks.sts import load_sts
 from pretrainlab.data.tokenizer import TokenizerSpec, _build, wrap
+from pretrainlab.embedded.corpus import build_lexicon
+from pretrainlab.embedded.lexical import LexicalSpec
 from pretrainlab.embedded.similarity import FACTS_PER_TEXT, SimilarityMaker
 from pretrainlab.embedded.tagging import LABEL_NAMES, TaggingMaker
 from pretrainlab.embedded.tasks import load_embedded_task
@@ -202,18 +205,52 @@ def test_similarity_grades_follow_the_sts_scale():
     assert set(Counter(task.splits["test"]["label"]).values()) == {5}  # 5 grades x 5
 
 
-@pytest.mark.parametrize("task", ["tagging", "similarity"])
+def test_word_similarity_pairs_differ_in_one_member_word():
+    task = load_embedded_task("word_similarity", train_size=200, dev_size=80, test_size=80)
+    lexicon = build_lexicon(0, LexicalSpec())
+    class_of = {w: k for k, c in enumerate(lexicon.classes) for w in c.members}
+    heldout = {w for c in lexicon.classes for w in c.heldout}
+    for name, split in task.splits.items():
+        assert Counter(split["label"]) == {0.0: len(split) // 2, 1.0: len(split) // 2}
+        for row in split:
+            a, b = row["text"].split(), row["text_pair"].split()
+            diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+            diff = [d for d in diff if set(d) != {"a", "an"}]  # the member's own article
+            assert len(diff) == 1, row  # one frame, one word apart
+            first, second = (w.strip(".,").lower() for w in diff[0])
+            assert first != second and {first, second} <= set(class_of)
+            assert row["label"] == float(class_of[first] == class_of[second])
+            both_heldout = {first, second} <= heldout
+            assert both_heldout == (row["subset"] == "heldout_words")
+            assert both_heldout or not {first, second} & heldout  # never a mixed pair
+        subsets = Counter(split["subset"])
+        assert subsets == ({"seen_words": len(split)} if name == "train" else
+                           {"heldout_words": len(split) // 2, "seen_words": len(split) // 2})  # fmt: skip
+
+
+def test_word_similarity_refuses_classes_too_small_to_pair():
+    with pytest.raises(PretrainlabError, match=r"members_per_class=3 with heldout_share=0.5"):
+        load_embedded_task(
+            "word_similarity", lexical={"members_per_class": 3, "heldout_share": 0.5}
+        )
+
+
+@pytest.mark.parametrize("task", ["tagging", "similarity", "word_similarity"])
 def test_linear_probe_end_to_end(pretrained, probe_cfg, tmp_path, task):
     cfg = probe_cfg(pretrained["mlm"], task, "probe.linear.epochs=20")
     result = probe(cfg, tmp_path)
     assert result == read_json(tmp_path / "result.json")
-    assert result["kind"] == task and result["mode"] == "linear"
+    assert result["kind"] == task.removeprefix("word_") and result["mode"] == "linear"
     test = result["test"]
     if task == "tagging":
         assert result["metric"] == "f1" and {"f1_right_context", "f1_left_context"} <= set(test)
         assert (
             result["tuning"]["chosen"]["weight_decay"] in result["tuning"]["grid"]["weight_decay"]
         )
+    elif task == "word_similarity":  # no surface signal: the bag of words finds none
+        words = {"spearman_cosine_heldout_words", "spearman_cosine_seen_words"}
+        assert result["metric"] == "spearman" and words <= set(test)
+        assert abs(result["reference"]["bow"]["spearman_cosine"]) < 0.2
     else:
         assert result["metric"] == "spearman" and {"spearman_cosine", "pearson"} <= set(test)
         within = {"spearman_same_person", "spearman_cosine_same_person"}

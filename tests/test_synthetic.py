@@ -153,7 +153,8 @@ def test_world_has_prefix_entities():
 
 def test_probe_task_shapes_and_balance(tasks):
     assert set(tasks) == {
-        *("sentiment", "topic", "pair", "qa", "lexical", "direction", "tagging", "similarity")
+        *("sentiment", "topic", "pair", "qa", "lexical", "direction", "tagging", "similarity"),
+        "word_similarity",
     }
     columns = {
         "classification": {"text", "label"},
@@ -162,7 +163,7 @@ def test_probe_task_shapes_and_balance(tasks):
         "lexical": {"text", "label", "subset"},  # tests/test_lexical.py
         "direction": {"id", "question", "context", "answers", "subset", "candidates"},
         "tagging": {"tokens", "tags", "subset", "target"},  # test_probes_tagging_similarity
-        "similarity": {"text", "text_pair", "label", "subset"},
+        "similarity": {"text", "text_pair", "label", "subset"},  # word_similarity too
     }
     for name, task in tasks.items():
         assert task.name == name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -175,18 +175,29 @@ def lexical_document(rng: random.Random, world: World, lexicon: Lexicon) -> list
     return sentences
 
 
-def lexical_example(rng: random.Random, world: World, member: str) -> str:
-    """A probe text: ``member`` in a filler sentence, sometimes beside a filler sentence.
-
-    Nothing but ``member`` depends on the label: the templates and filler are drawn the same
-    way for every class.
-    """
+def lexical_frame(rng: random.Random, world: World) -> Callable[[str], str]:
+    """A probe text's frame: ``frame(member)`` puts ``member`` in a filler sentence, sometimes
+    beside a filler sentence. Everything but the member is drawn here, the same way for every
+    class, so one frame filled with two members gives texts that differ only in that word."""
     slots = _filler_slots(rng, world)
-    sentence = cap(rng.choice(_EXAMPLE_TEMPLATES).format(m=member, am=article(member), **slots))
-    if rng.random() < 0.5:
-        return sentence
-    other = filler_sentence(rng, world)
-    return f"{sentence} {other}" if rng.random() < 0.5 else f"{other} {sentence}"
+    template = rng.choice(_EXAMPLE_TEMPLATES)
+    alone = rng.random() < 0.5
+    other = None if alone else filler_sentence(rng, world)
+    before = not alone and rng.random() < 0.5
+
+    def frame(member: str) -> str:
+        sentence = cap(template.format(m=member, am=article(member), **slots))
+        if other is None:
+            return sentence
+        return f"{sentence} {other}" if before else f"{other} {sentence}"
+
+    return frame
+
+
+def lexical_example(rng: random.Random, world: World, member: str) -> str:
+    """A probe text: ``member`` in a :func:`lexical_frame`. Nothing but ``member`` depends on
+    the label."""
+    return lexical_frame(rng, world)(member)
 
 
 def lexical_row(rng: random.Random, lexicon: Lexicon, world: World, i: int, split: str) -> dict:

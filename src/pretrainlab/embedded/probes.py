@@ -14,7 +14,7 @@ import datasets
 
 import pretrainlab.embedded.direction as dir_task
 from pretrainlab.data.tasks.base import SPLITS, ProbeTask, TaskKind
-from pretrainlab.embedded import similarity, tagging
+from pretrainlab.embedded import similarity, tagging, word_similarity
 from pretrainlab.embedded.common import qa_features
 from pretrainlab.embedded.corpus import build_lexicon
 from pretrainlab.embedded.lexical import LexicalSpec, lexical_row
@@ -36,6 +36,7 @@ TASK_NAMES: tuple[str, ...] = (
     "direction",
     "tagging",
     "similarity",
+    "word_similarity",
 )
 QA_RIGHT_CONTEXT_SHARE = 0.4  # share of QA rows whose answer needs right context
 
@@ -46,6 +47,7 @@ _FEATURES: dict[str, datasets.Features] = {
     "direction": dir_task.FEATURES,
     "tagging": tagging.FEATURES,
     "similarity": similarity.FEATURES,
+    "word_similarity": word_similarity.FEATURES,
     "pair": datasets.Features({"text": _STRING, "text_pair": _STRING, "label": _INT}),
     "qa": qa_features(needs_right_context=datasets.Value("bool")),
 }
@@ -63,6 +65,7 @@ _NOTES = {
     "right_cue rows put the ordinal after the candidates, left_cue rows before (subset).",
     "tagging": tagging.NOTE,
     "similarity": similarity.NOTE,
+    "word_similarity": word_similarity.NOTE,
 }
 
 Row = dict
@@ -115,6 +118,9 @@ def _task_spec(
     if name == "similarity":
         maker = similarity.SimilarityMaker(world)
         return "similarity", [], maker.make_row, lambda row: (row["text"], row["text_pair"])
+    if name == "word_similarity":
+        words = word_similarity.WordSimilarityMaker(world, build_lexicon(world.seed, lexical))
+        return "similarity", [], words.make_row, lambda row: (row["text"], row["text_pair"])
     qa = QAMaker(world)
     share = QA_RIGHT_CONTEXT_SHARE  # row i needs right context when i crosses a multiple of 1/share
     return (
@@ -194,7 +200,7 @@ def generate_probe_task(
         splits={s: splits[s] for s in SPLITS},
         label_names=label_names,
         notes=[f"embedded synthetic task (seed {seed}). {_NOTES[name]}"]
-        + ([f"lexical: {spec}"] if name == "lexical" else [])
+        + ([f"lexical: {spec}"] if name in ("lexical", "word_similarity") else [])
         + ([f"direction: {direction or dir_task.DirectionSpec()}"] if name == "direction" else []),
     )
 

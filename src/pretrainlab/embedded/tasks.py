@@ -24,7 +24,8 @@ def load_embedded_task(
     direction: Mapping[str, Any] | None = None,
 ) -> ProbeTask:
     """The embedded task ``name`` (one of ``sentiment``, ``topic``, ``pair``, ``qa``,
-    ``lexical``, ``direction``, ``tagging``, ``similarity``); ``lexical`` holds the word-class knobs of the ``lexical`` task (the node
+    ``lexical``, ``direction``, ``tagging``, ``similarity``, ``word_similarity``); ``lexical`` holds
+    the word-class knobs of the ``lexical`` and ``word_similarity`` tasks (the node
     ``probe.task.lexical``, from the same ``conf/lexical/default.yaml`` as the corpus's);
     ``direction`` the knobs of the ``direction`` task (``probe.task.direction``).
 
