@@ -15,6 +15,7 @@ import pytest
 
 from pretrainlab.faults.preemption import PREEMPTED_EXIT
 from pretrainlab.study.launch import run_group
+from tests.conftest import TINY
 
 # a launcher stand-in: starts a worker of its own (as loky does), records its pid, then waits
 LAUNCHER = """
@@ -30,8 +31,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie (exited, not yet reaped by its parent) counts as gone
-    return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    try:  # a zombie (exited, not yet reaped by its parent) counts as gone
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:  # reaped meanwhile
+        return False
 
 
 def _worker_pid(path: Path) -> int:
@@ -76,3 +79,66 @@ def test_a_launcher_that_finishes_returns_its_status():
                      stdout=subprocess.DEVNULL)  # fmt: skip
     assert code == 3
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc's parent links)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_a_study_stopped_by_sigterm_leaves_no_job_running(cache_dir, tmp_path):
+    """The real study under joblib: SIGTERM to the study alone stops its loky workers and the
+    pretraining job inside one, which saves its checkpoint; the study exits 143."""
+    study_dir = tmp_path / "study"
+    long = [o for o in TINY if not o.startswith(("trainer.max_steps", "checkpoint_every"))]
+    long += ["trainer.max_steps=100000", "checkpoint_every=100000", f"paths.cache_dir={cache_dir}"]
+    quoted = "[" + ",".join(f'"{x}"' for x in long) + "]"
+    argv = [
+        sys.executable, "-m", "pretrainlab", "study", "study.name=stop", f"study.dir={study_dir}",
+        "study.pretrain_seeds=[0]", "study.tasks=[topic]", "study.modes=[linear]",
+        "study.budgets=[100]", "study.objectives=[mlm]", "study.budget.flops=null",
+        "study.wandb=false", f"study.pretrain_overrides={quoted}", "hydra/launcher=joblib",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    progress = study_dir / "pretrain"
+    deadline = time.time() + 300
+    while not list(progress.glob("*/progress.json")):  # a job is training
+        assert proc.poll() is None and time.time() < deadline, "no job started"
+        time.sleep(0.2)
+    below = _descendants(proc.pid)
+    assert len(below) >= 3  # the launcher, its loky workers, ...
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == PREEMPTED_EXIT
+    deadline = time.time() + 30
+    while (alive := {p for p in below if _alive(p)}) and time.time() < deadline:
+        time.sleep(0.2)
+    left = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:200] for p in alive}
+    assert not alive, f"processes the study started outlived it: {left}"
+    assert list(progress.glob("*/checkpoints/last.ckpt"))  # the job saved on its way out
+
+
+def test_a_study_run_from_another_thread_runs_its_launcher_plainly():
+    """Signal handlers can only be set in the main thread: from another one, no handler is
+    set and the launcher's status still comes back."""
+    got: list[int] = []
+    thread = threading.Thread(
+        target=lambda: got.append(
+            run_group([sys.executable, "-c", "raise SystemExit(5)"], dict(os.environ))
+        ),  # fmt: skip
+    )
+    thread.start()
+    thread.join(timeout=60)
+    assert got == [5]

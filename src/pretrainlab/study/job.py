@@ -8,12 +8,14 @@ recorded in the job's ``error.json`` and does not stop the other jobs.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from pretrainlab.cli import CONF_PKG
+from pretrainlab.faults import PREEMPTED_EXIT
 from pretrainlab.io import atomic_write_json, read_json
 from pretrainlab.study.jobfiles import job_record
 from pretrainlab.study.plan import Job, checkpoint_ready, is_done
@@ -38,8 +40,15 @@ def run_job(job: Job, study_dir: Path, threads: int | None, stream: bool = False
     (run_dir / "error.json").unlink(missing_ok=True)
     if is_done(job, study_dir):
         return "skipped"
-    with job_record(job, run_dir, stream) as record:
-        record["state"] = _run_in(job, study_dir, run_dir, threads)
+    try:
+        with job_record(job, run_dir, stream) as record:
+            record["state"] = _run_in(job, study_dir, run_dir, threads)
+    except SystemExit as stop:
+        if stop.code == PREEMPTED_EXIT:  # SIGTERM: the job saved and stopped; so does its process
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(PREEMPTED_EXIT)  # a loky worker would otherwise wait for a parent now gone
+        raise
     return record["state"]
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,13 @@ def run_group(cmd: list[str], env: dict[str, str], **io: Any) -> int:
     stopped (SIGTERM or Ctrl-C): joblib's loky workers, and the jobs running inside them,
     outlive a killed parent otherwise. Each job gets SIGTERM: a pretraining run saves
     ``last.ckpt`` at the end of its step (faults/preemption.py), and the same study command
-    resumes. After a SIGTERM the study exits with 143 once the group has gone."""
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, **io)
+    resumes. After a SIGTERM the study exits with 143 once the group has gone. Signal handlers
+    live in the main thread: a study run from another thread (a notebook's, a test's) keeps
+    its launcher in its own process group instead, as a plain subprocess would."""
+    main = threading.current_thread() is threading.main_thread()
+    proc = subprocess.Popen(cmd, env=env, start_new_session=main, **io)
+    if not main:
+        return proc.wait()
 
     stopped: list[int] = []
 
