@@ -2,11 +2,12 @@
 pretraining.
 
 A row is one :func:`~pretrainlab.embedded.lexical.lexical_frame` filled twice, with two member
-words of the ``lexical`` word classes: the texts differ in that word alone. The label is 1 when
-the two members share a class, else 0 (every other row). A word's class shows only in the
-corpus (what it co-occurs with), so the grade is not in the texts' surface: a bag of words
-sees two different words either way, and so does a random-initialised encoder. An encoder
-whose pretraining grouped the classes scores above both (measured: experiments/objective_zoo).
+words of the ``lexical`` word classes: the texts differ in that word (and its article) alone.
+The label is 1 when the two members share a class, else 0 (every other row). A word's class
+shows only in the corpus (what it co-occurs with), so the grade is not in the texts'
+surface: a bag of words sees two different words either way, and so does a random-initialised
+encoder. An encoder whose pretraining grouped the classes scores above both (measured:
+experiments/objective_zoo).
 
 Train rows pair seen members; dev and test rows alternate pairs of held-out members (never
 in the ``lexical`` task's train split) and of seen ones (``subset``: ``heldout_words`` /
