@@ -3,8 +3,10 @@ and reported in plain words; bad declarations stop before any work."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.study.collect import subset_rows
@@ -48,6 +50,35 @@ def test_positive_negative_and_difference_of_differences():
     words = sentences(evaluate(controls, RESULTS))
     assert any("clm transfer" in w and "did NOT come out" in w for w in words)
     assert any("transfer (positive control" in w and "came out as predicted" in w for w in words)
+
+
+def test_positive_controls_get_p_values_holm_corrected_as_one_family():
+    controls = [
+        Control("transfer", "lex:heldout", "mlm", "scratch"),
+        Control("clm transfer", "lex:heldout", "clm", "scratch"),
+        Control("seen", "lex:seen", "mlm", "scratch", expect="none"),
+    ]
+    table = evaluate(controls, RESULTS).set_index("control")
+    by_hand = {  # paired t by hand: t = mean / (sd / sqrt(n)), df = n - 1, two-sided
+        name: 2 * stats.t.sf(abs(d.mean() / (d.std(ddof=1) / np.sqrt(3))), 2)
+        for name, d in {
+            "transfer": np.array([0.80, 0.80, 0.86]),
+            "clm transfer": np.array([0.01, -0.02, 0.03]),
+        }.items()
+    }
+    for name, p in by_hand.items():
+        assert table.loc[name, "p"] == pytest.approx(p, rel=1e-6)
+    low, high = sorted(by_hand.values())  # Holm over the two positive controls
+    holm = {
+        min(by_hand, key=by_hand.get): 2 * low,
+        max(by_hand, key=by_hand.get): max(2 * low, high),
+    }
+    for name, p in holm.items():
+        assert table.loc[name, "p_holm"] == pytest.approx(min(p, 1.0), rel=1e-6)
+    assert np.isnan(table.loc["seen", "p"]) and np.isnan(table.loc["seen", "p_holm"])
+    words = sentences(evaluate(controls, RESULTS))
+    assert any(w.startswith("transfer (") and "Holm over the positive controls" in w for w in words)
+    assert not any(w.startswith("seen (") and "Holm" in w for w in words)
 
 
 def test_one_seed_is_undecided():

@@ -12,6 +12,10 @@ A control names two arms and a task (a subset task such as ``lexical:heldout_wor
   needs right context than where it does not.
 
 Each control is evaluated in every (mode, label budget) cell of the results holding its task.
+Each positive control also gets its paired t-test's p-value and a Holm-adjusted one over the
+study's positive controls (the family a reader checks together: the study's calibration), so a
+control that came out can be read after correction too; a negative control has neither (its
+verdict asks whether the interval holds 0, not whether a difference is significant).
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
+from scipy import stats as sps
 
 from pretrainlab.errors import PretrainlabError
 from pretrainlab.study import stats as st
+from pretrainlab.study.inference import holm
 
 EXPECTATIONS = ("greater", "none")
 COLUMNS = [
     "control", "kind", "claim", "task", "mode", "train_examples", "n_pairs", "mean_diff",
-    "ci_low", "ci_high", "came_out", "verdict",
+    "ci_low", "ci_high", "p", "p_holm", "came_out", "verdict",
 ]  # fmt: skip
 
 
@@ -115,10 +121,17 @@ def evaluate(controls: list[Control], results: pd.DataFrame) -> pd.DataFrame:
             mean, _, n, lo, hi = st.mean_ci(d)
             came_out, verdict = _verdict(c, lo, hi)
             kind = "positive" if c.expect == "greater" else "negative"
-            rows.append(
-                [c.name, kind, c.claim, c.task, mode, budget, n, mean, lo, hi, came_out, verdict]
-            )
-    return pd.DataFrame(rows, columns=COLUMNS)
+            p = _p_value(d) if kind == "positive" and came_out is not None else math.nan
+            rows.append([c.name, kind, c.claim, c.task, mode, budget, n, mean, lo, hi, p,
+                         math.nan, came_out, verdict])  # fmt: skip
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["p_holm"] = holm(table["p"].to_numpy(float))[0]  # NaN rows stay NaN, out of the family
+    return table
+
+
+def _p_value(d: pd.Series) -> float:
+    """Two-sided p of the paired t-test (scipy) that the mean difference is 0."""
+    return float(sps.ttest_1samp(d.to_numpy(float), 0.0).pvalue)
 
 
 def sentences(table: pd.DataFrame) -> list[str]:
@@ -128,6 +141,12 @@ def sentences(table: pd.DataFrame) -> list[str]:
         out.append(
             f"{r.control} ({r.kind} control; {r.claim}), {r.mode} @ {r.train_examples} labels: "
             f"{r.mean_diff:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] over {r.n_pairs} "
-            f"pretraining seeds: {r.verdict}."
+            f"pretraining seeds: {r.verdict}{_p_words(r.p, r.p_holm)}."
         )
     return out
+
+
+def _p_words(p: float, p_holm: float) -> str:
+    if not math.isfinite(p):
+        return ""
+    return f" (p {p:.2g}; Holm over the positive controls {p_holm:.2g})"
