@@ -47,18 +47,23 @@ class WordSimilarityMaker:
                 f"{spec.members_per_class - spec.heldout_per_class} seen: use at least 4 "
                 "members a class with a share that keeps 2 on each side."
             )
-        self.world, self.lexicon = world, lexicon
+        self.world = world
+        # (member, class) pools, held-out (True) and seen (False), drawn from for every row
+        self.pools = {
+            heldout: [
+                (word, k)
+                for k, c in enumerate(lexicon.classes)
+                for word in (c.heldout if heldout else c.seen)
+            ]
+            for heldout in (True, False)
+        }
 
     def make_row(self, rng: random.Random, index: int, split: str) -> dict:
         """Row ``index``: the same class when ``index`` is even; held-out members on dev and
         test rows whose ``index // 2`` is even, seen members otherwise."""
         same = index % 2 == 0
         heldout = split != "train" and (index // 2) % 2 == 0
-        words = [
-            (word, k)
-            for k, c in enumerate(self.lexicon.classes)
-            for word in (c.heldout if heldout else c.seen)
-        ]
+        words = self.pools[heldout]
         first, first_class = rng.choice(words)
         second, _ = rng.choice(
             [(w, k) for w, k in words if w != first and (k == first_class) == same]

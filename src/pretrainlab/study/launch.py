@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pretrainlab.errors import PretrainlabError
-from pretrainlab.faults.preemption import PREEMPTED_EXIT
+from pretrainlab.faults import PREEMPTED_EXIT
 from pretrainlab.study.plan import Job
 
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
@@ -99,7 +99,7 @@ def run_group(cmd: list[str], env: dict[str, str], **io: Any) -> int:
     ``last.ckpt`` at the end of its step (faults/preemption.py), and the same study command
     resumes. After a SIGTERM the study exits with 143 once the group has gone. Signal handlers
     live in the main thread: a study run from another thread (a notebook's, a test's) keeps
-    its launcher in its own process group instead, as a plain subprocess would."""
+    its launcher in the study's own process group instead, as a plain subprocess would."""
     main = threading.current_thread() is threading.main_thread()
     proc = subprocess.Popen(cmd, env=env, start_new_session=main, **io)
     if not main:
