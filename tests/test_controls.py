@@ -81,6 +81,21 @@ def test_positive_controls_get_p_values_holm_corrected_as_one_family():
     assert not any(w.startswith("seen (") and "Holm" in w for w in words)
 
 
+def test_a_retired_control_is_reported_with_its_reason_but_leaves_the_family():
+    live = [Control("transfer", "lex:heldout", "mlm", "scratch")]
+    retired = Control("clm transfer", "lex:heldout", "clm", "scratch", retired="no theory says so")
+    alone = evaluate(live, RESULTS).set_index("control")
+    table = evaluate([*live, retired], RESULTS).set_index("control")
+    row = table.loc["clm transfer"]
+    assert row["kind"] == "retired" and np.isnan(row["p"]) and np.isnan(row["p_holm"])
+    assert row["verdict"].startswith("retired (no theory says so); measured: did NOT come out")
+    assert row["mean_diff"] == pytest.approx(np.mean([0.01, -0.02, 0.03]))  # still measured
+    # the live control's Holm family is itself alone, as if the retired one were not declared
+    assert table.loc["transfer", "p_holm"] == pytest.approx(alone.loc["transfer", "p_holm"])
+    words = sentences(evaluate([*live, retired], RESULTS))
+    assert any(w.startswith("clm transfer (retired control;") and "Holm" not in w for w in words)
+
+
 def test_one_seed_is_undecided():
     table = evaluate(
         [Control("t", "lex:heldout", "mlm", "scratch")], RESULTS[RESULTS.pretrain_seed == 0]
@@ -105,7 +120,8 @@ def test_a_control_holds_in_the_modes_it_names_only():
     "entry", [{"name": "x", "task": "t", "better": "a"}, {"name": "x", "task": "t", "better": "a",
               "than": "b", "expect": "bigger"}, {"name": "x", "task": "t", "better": "a", "than": "b",
               "typo": 1}, {"name": "x", "task": "t", "better": "a", "than": "b", "modes": "linear"},
-              {"name": "x", "task": "t", "better": "a", "than": "b", "modes": []}],
+              {"name": "x", "task": "t", "better": "a", "than": "b", "modes": []},
+              {"name": "x", "task": "t", "better": "a", "than": "b", "retired": " "}],
 )  # fmt: skip
 def test_bad_control_declarations(entry):
     with pytest.raises(PretrainlabError, match="study.controls"):

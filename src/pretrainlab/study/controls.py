@@ -10,6 +10,10 @@ A control names two arms and a task (a subset task such as ``lexical:heldout_wor
 - ``versus: TASK2``: the prediction is about a difference of differences, ``(better - than on
   task) - (better - than on versus)``, e.g. MLM's lead over CLM is larger where the answer
   needs right context than where it does not.
+- ``retired: WHY``: a control found, with measurements, to test a prediction theory does not
+  make (e.g. one written for a setting its source paper never trains). It is still evaluated
+  and printed with its reason and its measured verdict, so the record stays in the report, but
+  it leaves the calibration's family: no p, no part of the Holm adjustment.
 
 Each control is evaluated in every (mode, label budget) cell of the results holding its task.
 Each positive control also gets its paired t-test's p-value and a Holm-adjusted one over the
@@ -46,6 +50,7 @@ class Control:
     expect: str = "greater"
     versus: str | None = None
     modes: list[str] | None = None  # the probe modes it predicts for (None: every mode)
+    retired: str | None = None  # why the prediction was withdrawn (None: a live control)
 
     def __post_init__(self) -> None:
         if self.expect not in EXPECTATIONS:
@@ -60,6 +65,19 @@ class Control:
                 f"study.controls: {self.name!r} has modes={self.modes!r}; expected a non-empty "
                 "list of probe modes (e.g. [linear]), or no modes key for every mode."
             )
+        if self.retired is not None and not (
+            isinstance(self.retired, str) and self.retired.strip()
+        ):
+            raise PretrainlabError(
+                f"study.controls: {self.name!r} has retired={self.retired!r}; expected a sentence "
+                "saying why the prediction was withdrawn, or no retired key for a live control."
+            )
+
+    @property
+    def kind(self) -> str:
+        if self.retired:
+            return "retired"
+        return "positive" if self.expect == "greater" else "negative"
 
     @property
     def claim(self) -> str:
@@ -78,8 +96,8 @@ def parse_controls(entries: list[dict] | None) -> list[Control]:
         except TypeError as err:
             raise PretrainlabError(
                 f"study.controls[{i}]={dict(entry)!r} is not valid ({err}): expected name, task, "
-                "better, than, and optionally expect (greater | none), versus (a task) and modes "
-                "(the probe modes it predicts for)."
+                "better, than, and optionally expect (greater | none), versus (a task), modes "
+                "(the probe modes it predicts for) and retired (why it was withdrawn)."
             ) from None
     return out
 
@@ -120,9 +138,10 @@ def evaluate(controls: list[Control], results: pd.DataFrame) -> pd.DataFrame:
                 d = (d - _gaps(per_seed, c, c.versus, mode, budget)).dropna()
             mean, _, n, lo, hi = st.mean_ci(d)
             came_out, verdict = _verdict(c, lo, hi)
-            kind = "positive" if c.expect == "greater" else "negative"
-            p = _p_value(d) if kind == "positive" and came_out is not None else math.nan
-            rows.append([c.name, kind, c.claim, c.task, mode, budget, n, mean, lo, hi, p,
+            if c.retired:
+                verdict = f"retired ({c.retired}); measured: {verdict}"
+            p = _p_value(d) if c.kind == "positive" and came_out is not None else math.nan
+            rows.append([c.name, c.kind, c.claim, c.task, mode, budget, n, mean, lo, hi, p,
                          math.nan, came_out, verdict])  # fmt: skip
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["p_holm"] = holm(table["p"].to_numpy(float))[0]  # NaN rows stay NaN, out of the family
